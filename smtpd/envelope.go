@@ -1,0 +1,62 @@
+package smtpd
+
+import (
+	"crypto/tls"
+	"net/netip"
+	"strings"
+)
+
+// Conn describes a client connection. The server fills it in; handlers read it.
+// Helo and TLS change as the session goes on (after EHLO and STARTTLS), always
+// from the connection's own goroutine, so a handler may read them without
+// locking but must not keep the pointer beyond the call that received it.
+type Conn struct {
+	// ID names the connection in logs and in the Received header.
+	ID string
+	// RemoteAddr is the client's address and port.
+	RemoteAddr netip.AddrPort
+	// LocalAddr is the address and port the client connected to.
+	LocalAddr netip.AddrPort
+	// Helo is the name the client gave in EHLO or HELO; empty before that.
+	Helo string
+	// TLS is the state of the TLS layer after STARTTLS, or nil.
+	TLS *tls.ConnectionState
+}
+
+// Envelope is one mail transaction: what the client said in MAIL FROM and
+// RCPT TO, and about the connection it came on. The server creates a new
+// Envelope at each MAIL command; handlers may read it and set the fields that
+// say so.
+type Envelope struct {
+	// Conn is the connection the transaction came on.
+	Conn *Conn
+	// ID names the transaction in logs and in the Received header.
+	ID string
+	// From is the reverse-path of MAIL FROM without angle brackets, in the
+	// form the client sent it; "" is the null sender of bounces.
+	From string
+	// Rcpt holds the recipients the Rcpt handler accepted, in order.
+	Rcpt []string
+	// Size is the size the client declared with MAIL FROM SIZE=, or 0.
+	Size int64
+	// Body is the BODY= value of MAIL FROM ("7BIT", "8BITMIME"), or "".
+	Body string
+	// SMTPUTF8 is true when MAIL FROM carried SMTPUTF8 (RFC 6531).
+	SMTPUTF8 bool
+	// Quarantine is set by a filter (such as a DMARC policy of quarantine)
+	// that wants the message delivered to the mailbox's junk folder rather
+	// than its inbox. Stores honour it.
+	Quarantine bool
+}
+
+// SplitAddress splits a mailbox (local-part@domain, as found in Envelope.From
+// and Envelope.Rcpt) at its last "@", which is the right one even when a
+// quoted local part holds an "@" ("a@b"@example.com). It reports false when
+// addr has no "@".
+func SplitAddress(addr string) (local, domain string, ok bool) {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return "", "", false
+	}
+	return addr[:i], addr[i+1:], true
+}

@@ -1,0 +1,73 @@
+package smtpd
+
+import (
+	"context"
+	"io"
+)
+
+// ConnectHandler decides whether to talk to a client, before the greeting.
+// Returning an error refuses the client: it gets the error's reply (554 5.7.1
+// if the error is not an *Error) and the connection is closed; the server
+// goes on accepting others.
+type ConnectHandler interface {
+	Connect(ctx context.Context, c *Conn) error
+}
+
+// MailHandler is asked about MAIL FROM. Returning an error refuses the sender.
+type MailHandler interface {
+	Mail(ctx context.Context, env *Envelope) error
+}
+
+// RcptHandler is asked about each RCPT TO. Returning nil accepts the
+// recipient, who is then appended to env.Rcpt. It is the server's relay
+// protection: a Server without one does not start.
+type RcptHandler interface {
+	Rcpt(ctx context.Context, env *Envelope, to string) error
+}
+
+// DataHandler receives the message of a transaction. r yields the message
+// as CRLF-terminated, dot-unstuffed lines, with the server's Received header
+// first. Returning nil means the message is safely stored: the client is told
+// 250 and will forget it. r returns an error (an *Error such as
+// ErrMessageTooLarge) instead of io.EOF when the message is bad; a handler
+// that passes that error up commits nothing.
+type DataHandler interface {
+	Data(ctx context.Context, env *Envelope, r io.Reader) error
+}
+
+// ConnectFunc adapts a function to ConnectHandler.
+type ConnectFunc func(ctx context.Context, c *Conn) error
+
+// Connect calls f(ctx, c).
+func (f ConnectFunc) Connect(ctx context.Context, c *Conn) error { return f(ctx, c) }
+
+// MailFunc adapts a function to MailHandler.
+type MailFunc func(ctx context.Context, env *Envelope) error
+
+// Mail calls f(ctx, env).
+func (f MailFunc) Mail(ctx context.Context, env *Envelope) error { return f(ctx, env) }
+
+// RcptFunc adapts a function to RcptHandler.
+type RcptFunc func(ctx context.Context, env *Envelope, to string) error
+
+// Rcpt calls f(ctx, env, to).
+func (f RcptFunc) Rcpt(ctx context.Context, env *Envelope, to string) error { return f(ctx, env, to) }
+
+// DataFunc adapts a function to DataHandler.
+type DataFunc func(ctx context.Context, env *Envelope, r io.Reader) error
+
+// Data calls f(ctx, env, r).
+func (f DataFunc) Data(ctx context.Context, env *Envelope, r io.Reader) error { return f(ctx, env, r) }
+
+// Middleware wraps a DataHandler with work done before or after it, like
+// net/http middleware: checking, annotating or spooling the message.
+type Middleware func(next DataHandler) DataHandler
+
+// Chain returns h wrapped in the middleware, the first one outermost:
+// Chain(h, a, b) runs a, then b, then h.
+func Chain(h DataHandler, middleware ...Middleware) DataHandler {
+	for i := len(middleware) - 1; i >= 0; i-- {
+		h = middleware[i](h)
+	}
+	return h
+}
