@@ -47,6 +47,22 @@ type Envelope struct {
 	// that wants the message delivered to the mailbox's junk folder rather
 	// than its inbox. Stores honour it.
 	Quarantine bool
+
+	values map[any]any
+}
+
+// Value returns what a handler stored under key with SetValue during this
+// transaction, or nil.
+func (e *Envelope) Value(key any) any { return e.values[key] }
+
+// SetValue stores val under key for the handlers that run later in the same
+// transaction (a Mail handler leaving a result for a Data middleware, say).
+// As with context.WithValue, key should be of an unexported type.
+func (e *Envelope) SetValue(key, val any) {
+	if e.values == nil {
+		e.values = make(map[any]any)
+	}
+	e.values[key] = val
 }
 
 // SplitAddress splits a mailbox (local-part@domain, as found in Envelope.From
