@@ -1,4 +1,23 @@
-// Package store is where accepted mail lands: a Store either keeps the whole
+// Package store is where accepted mail lands. A Store either keeps the whole
 // message durably and returns nil, or returns an error and leaves nothing
-// behind. Maildir is the first Store.
+// behind; a server answers 250 to DATA only after a nil.
+//
+// Maildir writes one Maildir (https://cr.yp.to/proto/maildir.html): the
+// message goes into tmp/, is flushed to disk, is linked into new/, and the
+// directory is flushed before Deliver returns. Quarantined messages
+// (Envelope.Quarantine) go to the Maildir++ subfolder .Junk. Concurrent
+// deliveries to one directory share its flush (group commit), which never
+// lets a delivery return before a flush that began after its message
+// appeared in new/.
+//
+// Mailboxes routes each recipient to its own Maildir under a root,
+// ROOT/<domain>/<local>/, and offers the Rcpt handler that refuses unknown
+// users while the client is still at RCPT TO.
+//
+// Wiring, with a server from package smtpd:
+//
+//	boxes := &store.Mailboxes{Root: "/var/mail/ownmx", Domains: []string{"example.com"}}
+//	srv := &smtpd.Server{Rcpt: boxes, Data: store.Handler(boxes)}
+//
+// Package storetest holds a suite that any Store can run in its tests.
 package store

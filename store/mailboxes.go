@@ -1,0 +1,215 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ownmx/ownmx/smtpd"
+)
+
+// Mailboxes is a Store that gives every address its own Maildir,
+// Root/<domain>/<local>/, and an smtpd.RcptHandler that accepts only the
+// addresses it would deliver to.
+//
+// Addresses are mapped to directories by rules strict enough that no
+// recipient can reach outside Root or put an odd name on the file system;
+// see Mailbox. Plus-addressing is understood: me+shop@example.com is
+// delivered to me@example.com. The postmaster of every accepted domain is
+// always accepted (RFC 5321 §4.5.1), whatever Users says.
+//
+// All of Root must be on one file system: a message for several recipients
+// is written once and hard-linked into each of their Maildirs.
+//
+// The fields must not change once the Mailboxes is in use; it is then safe
+// for concurrent use.
+type Mailboxes struct {
+	// Root is the directory that holds one directory per domain. Required.
+	Root string
+	// Domains lists the domains accepted, such as "example.com"; nil
+	// accepts every domain whose name is safe (use smtpd's domain check
+	// then, or this server relays into its own disk for anyone).
+	Domains []string
+	// Users lists the local parts that have a mailbox, such as "me"; nil
+	// accepts every safe local part (a catch-all). postmaster is accepted
+	// either way.
+	Users []string
+	// Hostname ends every file name. Default: the machine's host name.
+	Hostname string
+	// Now gives the time for file names. Default: time.Now.
+	Now func() time.Time
+
+	once    sync.Once
+	domains map[string]bool
+	users   map[string]bool
+	initErr error
+	named   bool // see Maildir.named
+}
+
+// init checks and normalises Domains and Users, once.
+func (m *Mailboxes) init() error {
+	m.once.Do(func() {
+		if m.Root == "" {
+			m.initErr = errors.New("store: Mailboxes.Root is empty")
+			return
+		}
+		if m.Domains != nil {
+			m.domains = make(map[string]bool, len(m.Domains))
+			for _, d := range m.Domains {
+				n, ok := cleanDomain(d)
+				if !ok {
+					m.initErr = fmt.Errorf("store: Mailboxes.Domains: %q is not a domain name this store accepts (ASCII letters, digits and hyphens)", d)
+					return
+				}
+				m.domains[n] = true
+			}
+		}
+		if m.Users != nil {
+			m.users = make(map[string]bool, len(m.Users))
+			for _, u := range m.Users {
+				n, ok := cleanLocal(u)
+				if !ok || n != strings.ToLower(u) {
+					m.initErr = fmt.Errorf("store: Mailboxes.Users: %q is not a local part this store accepts (letters, digits, '.', '-', '_', no '+')", u)
+					return
+				}
+				m.users[n] = true
+			}
+		}
+	})
+	return m.initErr
+}
+
+// Mailbox returns the directory of the Maildir that mail to addr goes to,
+// Root/<domain>/<local>, or an error wrapping smtpd.ErrNoSuchUser (unknown
+// user, or a local part this store refuses) or smtpd.ErrRelayDenied (a
+// domain not in Domains).
+//
+// The local part loses its "+tag" and is lowercased; it must then be 1 to
+// 64 of a-z, 0-9, '.', '-' and '_', not start with '.' or '-', not end with
+// '.' and hold no "..". The domain is lowercased, loses a final dot, and
+// must be LDH labels (a-z, 0-9, '-') joined by single dots; address literals
+// and non-ASCII names are refused. Refusing, rather than encoding, what falls
+// outside keeps one obvious directory per mailbox (no two spellings of one
+// name, nothing a shell or an IMAP server would trip on, no "..", no "/"),
+// and the sender learns at RCPT time. Real mailbox names fit; quoted local
+// parts and internationalised addresses (RFC 6531) do not, for now.
+//
+// A bare "postmaster" with no domain (RFC 5321 §4.5.1) goes to the first of
+// Domains, and is refused when Domains is empty.
+func (m *Mailboxes) Mailbox(addr string) (string, error) {
+	if err := m.init(); err != nil {
+		return "", err
+	}
+	local, domain, ok := smtpd.SplitAddress(addr)
+	if !ok {
+		if !strings.EqualFold(addr, "postmaster") || len(m.Domains) == 0 {
+			return "", fmt.Errorf("store: no mailbox for %q: %w", addr, smtpd.ErrNoSuchUser)
+		}
+		local, domain = "postmaster", m.Domains[0]
+	}
+	d, ok := cleanDomain(domain)
+	if !ok || (m.domains != nil && !m.domains[d]) {
+		return "", fmt.Errorf("store: no mailbox for %q: domain not accepted: %w", addr, smtpd.ErrRelayDenied)
+	}
+	l, ok := cleanLocal(local)
+	if !ok {
+		return "", fmt.Errorf("store: no mailbox for %q: local part not accepted: %w", addr, smtpd.ErrNoSuchUser)
+	}
+	if l != "postmaster" && m.users != nil && !m.users[l] {
+		return "", fmt.Errorf("store: no mailbox for %q: %w", addr, smtpd.ErrNoSuchUser)
+	}
+	return filepath.Join(m.Root, d, l), nil
+}
+
+// Rcpt accepts the recipient to if it has a mailbox here, and refuses it
+// with a wrapped smtpd.ErrNoSuchUser (550 5.1.1) or smtpd.ErrRelayDenied
+// (550 5.7.1) if not. It creates nothing on disk. It makes *Mailboxes an
+// smtpd.RcptHandler.
+func (m *Mailboxes) Rcpt(ctx context.Context, env *smtpd.Envelope, to string) error {
+	_, err := m.Mailbox(to)
+	return err
+}
+
+// Deliver stores one copy of the message for each distinct mailbox among
+// env.Rcpt (me+a@ and me+b@ share one), in its Junk folder when
+// env.Quarantine is set. r is read once: the message is written to the
+// first mailbox and hard-linked into the others. If any copy fails, the
+// copies already made are removed and the error is returned.
+func (m *Mailboxes) Deliver(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
+	if env == nil || len(env.Rcpt) == 0 {
+		return errors.New("store: Mailboxes.Deliver: the envelope has no recipients")
+	}
+	targets := make([]target, 0, len(env.Rcpt))
+	seen := make(map[string]bool, len(env.Rcpt))
+	for _, rcpt := range env.Rcpt {
+		dir, err := m.Mailbox(rcpt)
+		if err != nil {
+			return err
+		}
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		t := target{maildir: dir, folder: dir}
+		if env.Quarantine {
+			t.folder = filepath.Join(dir, Junk)
+		}
+		targets = append(targets, t)
+	}
+	w := writer{host: m.Hostname, now: m.Now, named: m.named}
+	return w.deliver(ctx, targets, r)
+}
+
+// cleanLocal maps a local part to its mailbox name; see Mailbox.
+func cleanLocal(s string) (string, bool) {
+	if i := strings.IndexByte(s, '+'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) == 0 || len(s) > 64 || s[0] == '.' || s[0] == '-' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return "", false
+	}
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case 'A' <= c && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '.', c == '-', c == '_':
+		default:
+			return "", false
+		}
+	}
+	return string(b), true
+}
+
+// cleanDomain maps a domain to its directory name; see Mailbox.
+func cleanDomain(s string) (string, bool) {
+	s = strings.TrimSuffix(s, ".")
+	if len(s) == 0 || len(s) > 253 {
+		return "", false
+	}
+	b := []byte(s)
+	start := 0
+	for i := 0; i <= len(b); i++ {
+		if i == len(b) || b[i] == '.' {
+			label := b[start:i]
+			if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+				return "", false
+			}
+			start = i + 1
+			continue
+		}
+		switch c := b[i]; {
+		case 'A' <= c && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-':
+		default:
+			return "", false
+		}
+	}
+	return string(b), true
+}
