@@ -75,4 +75,3 @@ func fdatasync(f *os.File) error {
 		return nil
 	}
 }
-
