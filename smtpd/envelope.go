@@ -21,6 +21,8 @@ type Conn struct {
 	Helo string
 	// TLS is the state of the TLS layer after STARTTLS, or nil.
 	TLS *tls.ConnectionState
+
+	esmtp bool // the client said EHLO, not HELO
 }
 
 // Envelope is one mail transaction: what the client said in MAIL FROM and

@@ -52,6 +52,8 @@ var ErrServerClosed = errors.New("smtpd: Server closed")
 
 // Replies used by the server and useful to handlers.
 var (
+	// ErrAccessDenied turns a client away before the greeting.
+	ErrAccessDenied = &Error{Code: 554, Enhanced: EnhancedCode{5, 7, 1}, Message: "Access denied"}
 	// ErrRelayDenied refuses a recipient at a domain this server does not
 	// accept mail for.
 	ErrRelayDenied = &Error{Code: 550, Enhanced: EnhancedCode{5, 7, 1}, Message: "Relaying denied: this server does not accept mail for that domain"}

@@ -6,9 +6,11 @@ import (
 )
 
 // ConnectHandler decides whether to talk to a client, before the greeting.
-// Returning an error refuses the client: it gets the error's reply (554 5.7.1
-// if the error is not an *Error) and the connection is closed; the server
-// goes on accepting others.
+// Returning an error refuses the client: it gets the error's reply and the
+// connection is closed; the server goes on accepting others. Return
+// ErrAccessDenied (554 5.7.1) to turn a client away; an error that is not an
+// *Error is logged and answered 421 4.3.0, the only temporary reply allowed
+// before the greeting (RFC 5321 §4.3.2).
 type ConnectHandler interface {
 	Connect(ctx context.Context, c *Conn) error
 }

@@ -1,0 +1,359 @@
+package smtpd
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Defaults of the Server fields left at zero.
+const (
+	DefaultMaxMessageBytes     = 25 << 20 // 25 MiB
+	DefaultMaxRecipients       = 100      // RFC 5321 §4.5.3.1.8
+	DefaultMaxReceivedHeaders  = 50
+	DefaultReadTimeout         = 5 * time.Minute // RFC 5321 §4.5.3.2.7
+	DefaultDataTimeout         = 10 * time.Minute
+	DefaultWriteTimeout        = time.Minute
+	DefaultSessionTimeout      = 30 * time.Minute
+	DefaultMaxConnections      = 1000
+	DefaultMaxConnectionsPerIP = 50
+	DefaultMaxErrors           = 20
+	DefaultMaxJunkCommands     = 100
+)
+
+// Server receives mail over SMTP. Set Rcpt and Data, then call
+// ListenAndServe or Serve. Every field is read when a connection starts, so
+// a Server must not be changed while it serves. The zero value of each limit
+// means its default; a negative value means no limit.
+type Server struct {
+	// Addr is the TCP address ListenAndServe listens on; default ":25".
+	Addr string
+	// Hostname is the server's name in the greeting, the EHLO reply and the
+	// Received header; default os.Hostname().
+	Hostname string
+	// TLSConfig, when set, offers STARTTLS (RFC 3207).
+	TLSConfig *tls.Config
+
+	// MaxMessageBytes bounds a message, as advertised with SIZE (RFC 1870);
+	// default 25 MiB. A message of exactly this size is accepted.
+	MaxMessageBytes int64
+	// MaxRecipients bounds the recipients of one message; default 100.
+	MaxRecipients int
+	// MaxReceivedHeaders is the most Received header fields a message may
+	// arrive with before it is taken for a loop (554 5.4.6); default 50.
+	MaxReceivedHeaders int
+
+	// ReadTimeout is the time each command line and each line of a message
+	// has to arrive whole, counted from the end of the line before it or
+	// from the server's last reply; default 5 minutes.
+	ReadTimeout time.Duration
+	// DataTimeout bounds the transfer of one whole message; default 10
+	// minutes.
+	DataTimeout time.Duration
+	// WriteTimeout bounds the sending of each reply; default 1 minute.
+	WriteTimeout time.Duration
+	// SessionTimeout bounds a whole connection; default 30 minutes.
+	SessionTimeout time.Duration
+
+	// MaxConnections bounds the connections served at once; default 1000.
+	// Clients over it are told 421 and disconnected.
+	MaxConnections int
+	// MaxConnectionsPerIP bounds the connections served at once from one
+	// client IP address; default 50.
+	MaxConnectionsPerIP int
+	// MaxErrors is how many commands a session may get refused (4xx or
+	// 5xx) before it is closed with 421, counted since the last accepted
+	// message; default 20.
+	MaxErrors int
+	// MaxJunkCommands is how many commands that do nothing (NOOP, RSET,
+	// VRFY, EXPN, HELP) a session may send since the last accepted
+	// message before it is closed with 421; default 100.
+	MaxJunkCommands int
+
+	// Connect, if set, runs before the greeting.
+	Connect ConnectHandler
+	// Mail, if set, is asked about each MAIL FROM.
+	Mail MailHandler
+	// Rcpt is asked about each RCPT TO. It is required, so that no server
+	// relays by accident: see AcceptDomains.
+	Rcpt RcptHandler
+	// Data receives each message. It is required.
+	Data DataHandler
+
+	// Logger receives one record per refused command and per accepted
+	// message; default slog.Default().
+	Logger *slog.Logger
+
+	inShutdown atomic.Bool
+	mu         sync.Mutex
+	gs         *smtp.Server
+	conns      map[*conn]struct{}
+	perIP      map[netip.Addr]int
+	nconns     int
+	hostOnce   sync.Once
+	hostnameV  string
+}
+
+// ListenAndServe listens on s.Addr and serves. It returns ErrServerClosed
+// after Shutdown or Close.
+func (s *Server) ListenAndServe() error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	addr := s.Addr
+	if addr == "" {
+		addr = ":25"
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("smtpd: listen on %s: %w", addr, err)
+	}
+	return s.Serve(l)
+}
+
+// Serve accepts connections on l and serves each on its own goroutine. It
+// returns ErrServerClosed after Shutdown or Close, having closed l.
+func (s *Server) Serve(l net.Listener) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	gs := s.goSMTP()
+	if s.inShutdown.Load() {
+		l.Close()
+		return ErrServerClosed
+	}
+	err := gs.Serve(&listener{Listener: l, srv: s})
+	if s.inShutdown.Load() {
+		return ErrServerClosed
+	}
+	return err
+}
+
+// check refuses a Server that would relay or drop mail.
+func (s *Server) check() error {
+	if s.Rcpt == nil {
+		return errors.New("smtpd: Server.Rcpt is nil: without a Rcpt handler the server would take mail for any domain (set it, e.g. to smtpd.AcceptDomains(\"example.com\"))")
+	}
+	if s.Data == nil {
+		return errors.New("smtpd: Server.Data is nil: set a DataHandler to receive messages")
+	}
+	return nil
+}
+
+// goSMTP returns the go-smtp server that runs the sessions, made once.
+func (s *Server) goSMTP() *smtp.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gs == nil {
+		gs := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+			return c.Conn().(*conn), nil
+		}))
+		gs.Domain = s.hostname()
+		// The conn enforces lines, sizes, recipients and deadlines itself.
+		gs.MaxLineLength = 0
+		gs.MaxMessageBytes = 0
+		gs.MaxRecipients = 0
+		gs.ErrorLog = goSMTPLog{s.logger()}
+		s.gs = gs
+		s.conns = make(map[*conn]struct{})
+		s.perIP = make(map[netip.Addr]int)
+	}
+	return s.gs
+}
+
+// Shutdown stops the server gracefully: it stops listening, closes the
+// sessions that wait between transactions with 421, lets those inside a
+// transaction finish it (their next command gets 421) and returns when
+// every connection has ended. If ctx ends first it returns ctx's error;
+// Close then ends the rest.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.inShutdown.Store(true)
+	gs := s.goSMTP()
+	for _, c := range s.connList() {
+		c.interrupt()
+	}
+	err := gs.Shutdown(ctx)
+	if errors.Is(err, smtp.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close stops the server at once: listeners and connections are closed.
+func (s *Server) Close() error {
+	s.inShutdown.Store(true)
+	gs := s.goSMTP()
+	err := gs.Close()
+	if errors.Is(err, smtp.ErrServerClosed) {
+		err = nil
+	}
+	for _, c := range s.connList() {
+		c.Close()
+	}
+	return err
+}
+
+func (s *Server) connList() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		list = append(list, c)
+	}
+	return list
+}
+
+// listener hands go-smtp connections wrapped in a conn.
+type listener struct {
+	net.Listener
+	srv *Server
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	raw, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.srv.newConn(raw), nil
+}
+
+// newConn registers a connection and counts it against the caps; a client
+// over a cap is refused at the greeting.
+func (s *Server) newConn(raw net.Conn) *conn {
+	remote := addrPort(raw.RemoteAddr())
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &conn{
+		srv:    s,
+		tcp:    raw,
+		rw:     raw,
+		ctx:    ctx,
+		cancel: cancel,
+		info: Conn{
+			ID:         newID(),
+			RemoteAddr: remote,
+			LocalAddr:  addrPort(raw.LocalAddr()),
+		},
+	}
+	c.br = bufio.NewReaderSize(socketReader{c}, readBufferSize)
+	now := time.Now()
+	c.lineStart, c.sessionEnd = now, now.Add(s.sessionTimeout())
+	c.log = s.logger().With("conn", c.info.ID, "remote", remote.String())
+
+	ip := remote.Addr()
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.nconns++
+	s.perIP[ip]++
+	switch {
+	case s.nconns > s.maxConnections():
+		c.refusal = Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many connections, try again later", s.hostname())
+	case s.perIP[ip] > s.maxConnectionsPerIP():
+		c.refusal = Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many connections from your address, try again later", s.hostname())
+	}
+	s.mu.Unlock()
+	return c
+}
+
+func (s *Server) releaseSlot(ip netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nconns--
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// newID returns a short random name for a connection.
+func newID() string {
+	var b [5]byte
+	rand.Read(b[:])
+	return base32.StdEncoding.EncodeToString(b[:])
+}
+
+func (s *Server) hostname() string {
+	if s.Hostname != "" {
+		return s.Hostname
+	}
+	s.hostOnce.Do(func() {
+		s.hostnameV, _ = os.Hostname()
+		if s.hostnameV == "" {
+			s.hostnameV = "localhost"
+		}
+	})
+	return s.hostnameV
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// limit returns v, def when v is zero, or an unreachable bound when v < 0.
+func limit[T int | int64 | time.Duration](v, def, none T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return none
+	}
+	return v
+}
+
+const forever = 100 * 365 * 24 * time.Hour
+
+func (s *Server) maxMessageBytes() int64 {
+	return limit(s.MaxMessageBytes, DefaultMaxMessageBytes, 0)
+}
+func (s *Server) maxRecipients() int { return limit(s.MaxRecipients, DefaultMaxRecipients, 1<<30) }
+func (s *Server) maxReceivedHeaders() int {
+	return limit(s.MaxReceivedHeaders, DefaultMaxReceivedHeaders, 0)
+}
+func (s *Server) readTimeout() time.Duration { return limit(s.ReadTimeout, DefaultReadTimeout, forever) }
+func (s *Server) dataTimeout() time.Duration { return limit(s.DataTimeout, DefaultDataTimeout, forever) }
+func (s *Server) writeTimeout() time.Duration {
+	return limit(s.WriteTimeout, DefaultWriteTimeout, forever)
+}
+func (s *Server) sessionTimeout() time.Duration {
+	return limit(s.SessionTimeout, DefaultSessionTimeout, forever)
+}
+func (s *Server) maxConnections() int { return limit(s.MaxConnections, DefaultMaxConnections, 1<<30) }
+func (s *Server) maxConnectionsPerIP() int {
+	return limit(s.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP, 1<<30)
+}
+func (s *Server) maxErrors() int       { return limit(s.MaxErrors, DefaultMaxErrors, 1<<30) }
+func (s *Server) maxJunkCommands() int { return limit(s.MaxJunkCommands, DefaultMaxJunkCommands, 1<<30) }
+
+// goSMTPLog sends go-smtp's own log lines to the Server's logger.
+type goSMTPLog struct{ l *slog.Logger }
+
+func (g goSMTPLog) Printf(format string, v ...any) { g.l.Warn("go-smtp: " + fmt.Sprintf(format, v...)) }
+func (g goSMTPLog) Println(v ...any)               { g.l.Warn("go-smtp: " + fmt.Sprint(v...)) }

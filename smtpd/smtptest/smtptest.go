@@ -1,0 +1,178 @@
+// Package smtptest runs an smtpd.Server inside a test and talks to it, as
+// net/http/httptest does for HTTP: Start serves on 127.0.0.1 until the test
+// ends, Send delivers a message with go-smtp's client, and Dial and
+// RunDialog hold a scripted SMTP conversation line by line.
+package smtptest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/ownmx/ownmx/smtpd"
+)
+
+// Start serves srv on a free port of 127.0.0.1 until the test ends (then
+// it is closed) and returns its address. A srv without a Logger gets one
+// that discards.
+func Start(t testing.TB, srv *smtpd.Server) string {
+	t.Helper()
+	if srv.Logger == nil {
+		srv.Logger = slog.New(slog.DiscardHandler)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("smtptest: listen: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; err != nil && !errors.Is(err, smtpd.ErrServerClosed) {
+			t.Errorf("smtptest: Serve: %v", err)
+		}
+	})
+	return l.Addr().String()
+}
+
+// Send delivers msg from from to each of to through the server at addr
+// with go-smtp's client (EHLO, MAIL, RCPT, DATA, QUIT). msg's lines may end
+// in LF: the client sends CRLF. An SMTP refusal is returned as an
+// *smtp.SMTPError.
+func Send(addr, from string, to []string, msg string) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	// Deadlines that guard against a hang; not a measure.
+	c.CommandTimeout, c.SubmissionTimeout = 30*time.Second, 30*time.Second
+	if err := c.Hello("client.test"); err != nil {
+		return err
+	}
+	if err := c.SendMail(from, to, strings.NewReader(msg)); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// Reply is one SMTP reply: its code and its lines of text (without the code).
+type Reply struct {
+	Code  int
+	Lines []string
+}
+
+// String returns the reply as the client read it, lines joined by newlines.
+func (r Reply) String() string {
+	var b strings.Builder
+	for i, l := range r.Lines {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "%d %s", r.Code, l)
+	}
+	return b.String()
+}
+
+// Last returns the last line of the reply with its code, "250 2.0.0 OK".
+func (r Reply) Last() string {
+	if len(r.Lines) == 0 {
+		return strconv.Itoa(r.Code)
+	}
+	return strconv.Itoa(r.Code) + " " + r.Lines[len(r.Lines)-1]
+}
+
+// Client is a raw SMTP conversation for tests: send exact lines or bytes,
+// read replies. Every read and write has a deadline so a test cannot hang.
+type Client struct {
+	t    testing.TB
+	conn net.Conn
+	br   *bufio.Reader
+	// Timeout bounds each read and write; default 10 seconds.
+	Timeout time.Duration
+}
+
+// Dial connects to addr; the connection is closed when the test ends.
+func Dial(t testing.TB, addr string) *Client {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("smtptest: dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &Client{t: t, conn: conn, br: bufio.NewReader(conn), Timeout: 10 * time.Second}
+}
+
+// Conn returns the underlying connection.
+func (c *Client) Conn() net.Conn { return c.conn }
+
+// WriteRaw sends s exactly as given.
+func (c *Client) WriteRaw(s string) error {
+	c.conn.SetWriteDeadline(time.Now().Add(c.Timeout))
+	_, err := io.WriteString(c.conn, s)
+	return err
+}
+
+// Cmd sends line followed by CRLF and reads one reply; it fails the test
+// if the reply cannot be read.
+func (c *Client) Cmd(line string) Reply {
+	c.t.Helper()
+	if err := c.WriteRaw(line + "\r\n"); err != nil {
+		c.t.Fatalf("smtptest: send %q: %v", line, err)
+	}
+	r, err := c.ReadReply()
+	if err != nil {
+		c.t.Fatalf("smtptest: reply to %q: %v", line, err)
+	}
+	return r
+}
+
+// ReadReply reads one reply, all its lines.
+func (c *Client) ReadReply() (Reply, error) {
+	var r Reply
+	c.conn.SetReadDeadline(time.Now().Add(c.Timeout))
+	for {
+		line, err := c.br.ReadString('\n')
+		if err != nil {
+			return r, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if len(line) < 3 {
+			return r, fmt.Errorf("smtptest: malformed reply line %q", line)
+		}
+		code, err := strconv.Atoi(line[:3])
+		if err != nil {
+			return r, fmt.Errorf("smtptest: malformed reply line %q", line)
+		}
+		r.Code = code
+		text, more := "", false
+		if len(line) > 3 {
+			text, more = line[4:], line[3] == '-'
+		}
+		r.Lines = append(r.Lines, text)
+		if !more {
+			return r, nil
+		}
+	}
+}
+
+// Closed reports whether the server has closed the connection: a read
+// gets EOF or a reset rather than more data.
+func (c *Client) Closed() bool {
+	c.conn.SetReadDeadline(time.Now().Add(c.Timeout))
+	_, err := c.br.ReadByte()
+	return err != nil && !isTimeout(err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
