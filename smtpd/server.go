@@ -337,8 +337,12 @@ func (s *Server) maxRecipients() int { return limit(s.MaxRecipients, DefaultMaxR
 func (s *Server) maxReceivedHeaders() int {
 	return limit(s.MaxReceivedHeaders, DefaultMaxReceivedHeaders, 0)
 }
-func (s *Server) readTimeout() time.Duration { return limit(s.ReadTimeout, DefaultReadTimeout, forever) }
-func (s *Server) dataTimeout() time.Duration { return limit(s.DataTimeout, DefaultDataTimeout, forever) }
+func (s *Server) readTimeout() time.Duration {
+	return limit(s.ReadTimeout, DefaultReadTimeout, forever)
+}
+func (s *Server) dataTimeout() time.Duration {
+	return limit(s.DataTimeout, DefaultDataTimeout, forever)
+}
 func (s *Server) writeTimeout() time.Duration {
 	return limit(s.WriteTimeout, DefaultWriteTimeout, forever)
 }
@@ -349,8 +353,10 @@ func (s *Server) maxConnections() int { return limit(s.MaxConnections, DefaultMa
 func (s *Server) maxConnectionsPerIP() int {
 	return limit(s.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP, 1<<30)
 }
-func (s *Server) maxErrors() int       { return limit(s.MaxErrors, DefaultMaxErrors, 1<<30) }
-func (s *Server) maxJunkCommands() int { return limit(s.MaxJunkCommands, DefaultMaxJunkCommands, 1<<30) }
+func (s *Server) maxErrors() int { return limit(s.MaxErrors, DefaultMaxErrors, 1<<30) }
+func (s *Server) maxJunkCommands() int {
+	return limit(s.MaxJunkCommands, DefaultMaxJunkCommands, 1<<30)
+}
 
 // goSMTPLog sends go-smtp's own log lines to the Server's logger.
 type goSMTPLog struct{ l *slog.Logger }
