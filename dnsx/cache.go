@@ -1,0 +1,196 @@
+package dnsx
+
+import (
+	"container/list"
+	"context"
+	"net"
+	"sync"
+	"time"
+)
+
+// Default settings of a [Cache].
+const (
+	// DefaultCacheSize is how many answers a Cache keeps when NewCache is
+	// given no size.
+	DefaultCacheSize = 4096
+	// DefaultMaxTTL is the longest a Cache keeps an answer when its MaxTTL
+	// is zero, whatever TTL the answer carries.
+	DefaultMaxTTL = 24 * time.Hour
+)
+
+// Cache is a [Resolver] and a [Querier] that keeps the answers of another
+// Querier for as long as their TTLs allow, negative answers (NXDOMAIN and
+// NODATA) included, for the time RFC 2308 §5 gives them. Temporary failures
+// are never kept: the next query asks again.
+//
+// Concurrent queries for the same name and type wait for one question to
+// the Querier behind and share its answer. The cache holds at most its size
+// in answers; when full it drops the one used least recently.
+//
+// A Cache is safe for concurrent use. Set its fields before the first query.
+type Cache struct {
+	// Now returns the current time; nil means time.Now. Tests set it to
+	// move time without waiting.
+	Now func() time.Time
+
+	// MaxTTL caps how long an answer is kept; zero means DefaultMaxTTL.
+	MaxTTL time.Duration
+
+	q    Querier
+	size int
+
+	mu      sync.Mutex
+	entries map[cacheKey]*list.Element // values are *cacheEntry
+	lru     list.List                  // most recently used first
+	flights map[cacheKey]*flight
+}
+
+type cacheKey struct {
+	name  string
+	qtype uint16
+}
+
+type cacheEntry struct {
+	key     cacheKey
+	ans     Answer
+	expires time.Time
+}
+
+// flight is one question in progress, which later identical questions wait
+// for instead of asking again.
+type flight struct {
+	done    chan struct{}
+	waiters int // callers waiting besides the one asking
+	ans     Answer
+	err     error
+	// abandoned is set when the asker's own context ended the query; its
+	// error is not an answer for waiters whose contexts are alive.
+	abandoned bool
+}
+
+// NewCache returns a Cache in front of q that keeps at most size answers;
+// a size of zero or less means DefaultCacheSize. To cache a *net.Resolver,
+// which does not report TTLs, wrap it with [FixedTTL].
+func NewCache(q Querier, size int) *Cache {
+	if size <= 0 {
+		size = DefaultCacheSize
+	}
+	return &Cache{
+		q:       q,
+		size:    size,
+		entries: make(map[cacheKey]*list.Element),
+		flights: make(map[cacheKey]*flight),
+	}
+}
+
+// LookupTXT returns the TXT records of name, each record's
+// character-strings joined into one string as *net.Resolver does.
+func (c *Cache) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	return lookupTXT(ctx, c, name)
+}
+
+// LookupMX returns the MX records of name sorted by preference. It does not
+// apply the implicit MX rule; [LookupMX] does.
+func (c *Cache) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	return lookupMX(ctx, c, name)
+}
+
+// LookupIPAddr returns the IPv4 and IPv6 addresses of host.
+func (c *Cache) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	return lookupIPAddr(ctx, c, host)
+}
+
+// LookupAddr returns the names that the PTR records of addr point to.
+func (c *Cache) LookupAddr(ctx context.Context, addr string) ([]string, error) {
+	return lookupAddr(ctx, c, addr)
+}
+
+// Len reports how many answers the cache holds, expired ones included until
+// they are looked up or pushed out.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
+
+// Query returns the kept answer for name and qtype while its TTL lasts, with
+// TTL set to the time left; otherwise it asks the Querier behind, or waits
+// for a query for the same already in progress.
+func (c *Cache) Query(ctx context.Context, name string, qtype uint16) (Answer, error) {
+	fq, ok := canonical(name)
+	if !ok {
+		// Let the Querier behind report the bad name in its own words.
+		return c.q.Query(ctx, name, qtype)
+	}
+	k := cacheKey{fq, qtype}
+	now := c.now()
+
+	c.mu.Lock()
+	if el, ok := c.entries[k]; ok {
+		e := el.Value.(*cacheEntry)
+		if now.Before(e.expires) {
+			c.lru.MoveToFront(el)
+			c.mu.Unlock()
+			a := e.ans
+			a.TTL = e.expires.Sub(now)
+			return a, nil
+		}
+		c.lru.Remove(el)
+		delete(c.entries, k)
+	}
+	if f, ok := c.flights[k]; ok {
+		f.waiters++
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+			if f.abandoned && ctx.Err() == nil {
+				return c.q.Query(ctx, name, qtype)
+			}
+			return f.ans, f.err
+		case <-ctx.Done():
+			return Answer{}, failure(name, "", ctx.Err())
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	c.flights[k] = f
+	c.mu.Unlock()
+
+	defer close(f.done)
+	f.ans, f.err = c.q.Query(ctx, name, qtype)
+	f.abandoned = f.err != nil && ctx.Err() != nil
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.flights, k)
+	if f.err == nil && f.ans.TTL > 0 {
+		c.store(k, f.ans, now)
+	}
+	return f.ans, f.err
+}
+
+// store keeps ans, asked at now, under k. c.mu is held.
+func (c *Cache) store(k cacheKey, ans Answer, now time.Time) {
+	maxTTL := c.MaxTTL
+	if maxTTL <= 0 {
+		maxTTL = DefaultMaxTTL
+	}
+	e := &cacheEntry{key: k, ans: ans, expires: now.Add(min(ans.TTL, maxTTL))}
+	if el, ok := c.entries[k]; ok {
+		el.Value = e
+		c.lru.MoveToFront(el)
+		return
+	}
+	c.entries[k] = c.lru.PushFront(e)
+	for c.lru.Len() > c.size {
+		oldest := c.lru.Back()
+		c.lru.Remove(oldest)
+		delete(c.entries, oldest.Value.(*cacheEntry).key)
+	}
+}
+
+func (c *Cache) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
