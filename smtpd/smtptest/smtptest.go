@@ -20,27 +20,53 @@ import (
 	"github.com/ownmx/ownmx/smtpd"
 )
 
-// Start serves srv on a free port of 127.0.0.1 until the test ends (then
-// it is closed) and returns its address. A srv without a Logger gets one
-// that discards.
-func Start(t testing.TB, srv *smtpd.Server) string {
-	t.Helper()
+// Server is an smtpd.Server serving on a loopback port, as
+// httptest.Server is for HTTP.
+type Server struct {
+	// Addr is the host:port the server listens on.
+	Addr string
+
+	srv  *smtpd.Server
+	done chan error
+}
+
+// NewServer serves srv on a free port of 127.0.0.1 until Close. A srv
+// without a Logger gets one that discards. It panics if it cannot listen,
+// as httptest.NewServer does.
+func NewServer(srv *smtpd.Server) *Server {
 	if srv.Logger == nil {
 		srv.Logger = slog.New(slog.DiscardHandler)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("smtptest: listen: %v", err)
+		panic("smtptest: listen: " + err.Error())
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
+	s := &Server{Addr: l.Addr().String(), srv: srv, done: make(chan error, 1)}
+	go func() { s.done <- srv.Serve(l) }()
+	return s
+}
+
+// Close stops the server (smtpd.Server.Close) and waits for Serve to
+// return. It returns Serve's error, if it was other than ErrServerClosed.
+func (s *Server) Close() error {
+	s.srv.Close()
+	if err := <-s.done; !errors.Is(err, smtpd.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Start serves srv on a free port of 127.0.0.1 until the test ends and
+// returns its address.
+func Start(t testing.TB, srv *smtpd.Server) string {
+	t.Helper()
+	s := NewServer(srv)
 	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; err != nil && !errors.Is(err, smtpd.ErrServerClosed) {
+		if err := s.Close(); err != nil {
 			t.Errorf("smtptest: Serve: %v", err)
 		}
 	})
-	return l.Addr().String()
+	return s.Addr
 }
 
 // Send delivers msg from from to each of to through the server at addr
@@ -107,6 +133,12 @@ func Dial(t testing.TB, addr string) *Client {
 	if err != nil {
 		t.Fatalf("smtptest: dial %s: %v", addr, err)
 	}
+	return NewClient(t, conn)
+}
+
+// NewClient holds a conversation on conn, such as a *tls.Conn made after
+// STARTTLS; conn is closed when the test ends.
+func NewClient(t testing.TB, conn net.Conn) *Client {
 	t.Cleanup(func() { conn.Close() })
 	return &Client{t: t, conn: conn, br: bufio.NewReader(conn), Timeout: 10 * time.Second}
 }
