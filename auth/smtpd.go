@@ -1,0 +1,172 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/ownmx/ownmx/smtpd"
+)
+
+// This file wires a Checker into an smtpd.Server:
+//
+//	checker := &auth.Checker{Resolver: resolver}
+//	srv := &smtpd.Server{
+//		Hostname: "mx.example.com",
+//		Mail:     checker.MailHandler(nil),
+//		Rcpt:     rcpt,
+//		Data:     smtpd.Chain(store, checker.Middleware("mx.example.com")),
+//	}
+
+// spfKey is the Envelope value key under which MailHandler leaves the SPF
+// result for Middleware.
+type spfKey struct{}
+
+// Replies of the smtpd glue.
+var (
+	// ErrRejected is the reply to a message whose sender domain's DMARC
+	// policy says reject (RFC 7489 §6.3 p=reject, RFC 7372 for the code).
+	ErrRejected = &smtpd.Error{Code: 550, Enhanced: smtpd.EnhancedCode{5, 7, 1},
+		Message: "Message refused: it fails DMARC and the sender domain's policy is to reject it"}
+	// ErrDeferred is the reply when a DNS temporary failure left the DMARC
+	// verdict open: the client should try again later.
+	ErrDeferred = &smtpd.Error{Code: 451, Enhanced: smtpd.EnhancedCode{4, 7, 0},
+		Message: "Temporary DNS failure while checking the sender's authentication (DMARC), please try again later"}
+	// ErrHeaderRefused is the reply to a message whose header cannot be
+	// read or is too large to check.
+	ErrHeaderRefused = &smtpd.Error{Code: 554, Enhanced: smtpd.EnhancedCode{5, 6, 0},
+		Message: "Message refused: its header is malformed or too large (RFC 5322 §2.2)"}
+)
+
+// SPFFrom returns the SPF result that MailHandler left in env, if any.
+func SPFFrom(env *smtpd.Envelope) (SPFResult, bool) {
+	r, ok := env.Value(spfKey{}).(SPFResult)
+	return r, ok
+}
+
+// MailHandler returns an smtpd.MailHandler that checks SPF at MAIL FROM
+// (the client's address, its HELO name and the reverse-path; the null
+// sender is checked via HELO) and keeps the result in the Envelope for
+// Middleware, then calls next, if not nil. It never refuses a sender
+// itself: SPF fail alone does not refuse, DMARC decides after DATA.
+func (c *Checker) MailHandler(next smtpd.MailHandler) smtpd.MailHandler {
+	return smtpd.MailFunc(func(ctx context.Context, env *smtpd.Envelope) error {
+		env.SetValue(spfKey{}, c.spfOf(ctx, env))
+		if next == nil {
+			return nil
+		}
+		return next.Mail(ctx, env)
+	})
+}
+
+// spfOf checks SPF for the transaction env describes.
+func (c *Checker) spfOf(ctx context.Context, env *smtpd.Envelope) SPFResult {
+	var helo string
+	var ip netip.Addr
+	if env.Conn != nil {
+		helo, ip = env.Conn.Helo, env.Conn.RemoteAddr.Addr()
+	}
+	return c.SPF(ctx, ip, helo, env.From)
+}
+
+// Middleware returns an smtpd.Middleware that authenticates each message
+// before passing it on. It spools the message once (smtpd.Spool), checks
+// DKIM and DMARC with the SPF result MailHandler left (or checks SPF
+// itself when there is none), removes the Authentication-Results fields
+// that claim authservID (RFC 8601 §5), prepends its own, and applies the
+// verdict:
+//
+//   - Deliver: next receives the message.
+//   - Quarantine: env.Quarantine is set and next receives the message.
+//   - Reject: ErrRejected (550 5.7.1); next is not called, nothing is stored.
+//   - Defer: ErrDeferred (451 4.7.0); next is not called.
+//
+// With AnnotateOnly, next always receives the message and env.Quarantine
+// is left alone. authservID is the server's host name; "" means
+// os.Hostname().
+func (c *Checker) Middleware(authservID string) smtpd.Middleware {
+	if authservID == "" {
+		authservID, _ = os.Hostname()
+	}
+	return func(next smtpd.DataHandler) smtpd.DataHandler {
+		return smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
+			return c.data(ctx, env, r, next, authservID)
+		})
+	}
+}
+
+func (c *Checker) data(ctx context.Context, env *smtpd.Envelope, r io.Reader, next smtpd.DataHandler, authservID string) error {
+	sp := &smtpd.Spool{Dir: c.SpoolDir}
+	defer sp.Close()
+	if _, err := sp.ReadFrom(r); err != nil {
+		return err // the DATA reader's own reply, such as 552
+	}
+
+	spf, ok := SPFFrom(env)
+	if !ok {
+		spf = c.spfOf(ctx, env)
+	}
+	res, h, hlen, err := c.check(ctx, spf, sp.Reader())
+	switch {
+	case errors.Is(err, ErrHeaderTooLarge), errors.Is(err, ErrMalformedHeader):
+		if c.AnnotateOnly {
+			c.logger().WarnContext(ctx, "message passed on unchecked", "env", env.ID, "from", env.From, "err", err)
+			return next.Data(ctx, env, sp.Reader())
+		}
+		refusal := *ErrHeaderRefused
+		refusal.Err = err
+		return &refusal
+	case err != nil:
+		return err
+	}
+
+	verdict := res.Verdict()
+	c.log(ctx, env, res)
+	if !c.AnnotateOnly {
+		switch verdict {
+		case Reject:
+			refusal := *ErrRejected
+			refusal.Err = res.DMARC.Err
+			return &refusal
+		case Defer:
+			refusal := *ErrDeferred
+			refusal.Err = res.DMARC.Err
+			return &refusal
+		case Quarantine:
+			env.Quarantine = true
+		}
+	}
+
+	var head bytes.Buffer
+	removeForged(&h, authservID)
+	h.AddRaw([]byte(res.AuthenticationResults(authservID)))
+	if err := textproto.WriteHeader(&head, h); err != nil {
+		return err
+	}
+	body := io.NewSectionReader(sp, hlen, sp.Size()-hlen)
+	return next.Data(ctx, env, io.MultiReader(&head, body))
+}
+
+// log writes one record with the results of a message.
+func (c *Checker) log(ctx context.Context, env *smtpd.Envelope, res *Results) {
+	dkim := make([]string, len(res.DKIM))
+	for i, d := range res.DKIM {
+		dkim[i] = string(d.Result) + " " + d.Domain
+	}
+	c.logger().LogAttrs(ctx, slog.LevelInfo, "message authenticated",
+		slog.String("env", env.ID),
+		slog.String("from", env.From),
+		slog.String("spf", string(res.SPF.Result)),
+		slog.Any("dkim", dkim),
+		slog.String("dmarc", string(res.DMARC.Result)),
+		slog.String("header_from", res.DMARC.Domain),
+		slog.String("policy", res.DMARC.Policy),
+		slog.String("verdict", string(res.Verdict())),
+	)
+}
