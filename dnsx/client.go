@@ -1,6 +1,7 @@
 package dnsx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -111,8 +112,7 @@ func (c *Client) Query(ctx context.Context, name string, qtype uint16) (Answer, 
 	if err != nil {
 		return Answer{Server: server}, failure(name, server, err)
 	}
-	if len(resp.Question) != 1 || resp.Question[0].Qtype != qtype ||
-		dns.CanonicalName(resp.Question[0].Name) != fq {
+	if len(resp.Question) != 1 || resp.Question[0].Qtype != qtype || !sameName(resp.Question[0].Name, fq) {
 		return Answer{Server: server}, temporary(name, server, errBadReply, nil)
 	}
 	switch resp.Rcode {
@@ -161,6 +161,16 @@ func (c *Client) exchange(ctx context.Context, network string, m *dns.Msg) (*dns
 		return nil, ctx.Err()
 	}
 	return resp, err
+}
+
+// sameName reports whether a and b are the same domain name, comparing
+// their wire forms without regard to ASCII case (RFC 4343 §3), so that
+// escaped and unescaped spellings of one name match.
+func sameName(a, b string) bool {
+	var bufA, bufB [256]byte
+	na, errA := dns.PackDomainName(a, bufA[:], 0, nil, false)
+	nb, errB := dns.PackDomainName(b, bufB[:], 0, nil, false)
+	return errA == nil && errB == nil && bytes.EqualFold(bufA[:na], bufB[:nb])
 }
 
 // isTimeout reports whether err is a timeout worth another attempt.
