@@ -176,7 +176,7 @@ func (c *checker) mx(ctx context.Context) error {
 	var hosts []string
 	for _, mx := range mxs {
 		h := strings.TrimSuffix(strings.ToLower(mx.Host), ".")
-		hosts = append(hosts, fmt.Sprintf("%s (%d)", h, mx.Pref))
+		hosts = append(hosts, fmt.Sprintf("%s (preference %d)", h, mx.Pref))
 		if h == c.host && ours == nil {
 			ours = mx
 		}

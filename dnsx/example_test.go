@@ -77,7 +77,7 @@ mx.example.com.  3600 IN A   192.0.2.25
 	}
 	fmt.Println("ready:", rep.OK)
 	// Output:
-	// ok      mx    MX of example.com points to mx.example.com (10)
+	// ok      mx    MX of example.com points to mx.example.com (preference 10)
 	// ok      a     mx.example.com resolves to 192.0.2.25
 	// ok      ptr   192.0.2.25 has PTR mx.example.com, which resolves back to it
 	// ok      spf   SPF record "v=spf1 mx -all"
