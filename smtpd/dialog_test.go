@@ -100,6 +100,14 @@ func (ts *testServer) messages() []string {
 // panic or fail after reading it all.
 func newTestServer(t testing.TB, opts map[string]string) *testServer {
 	t.Helper()
+	ts := newUnstartedServer(t, opts)
+	ts.addr = smtptest.Start(t, ts.srv)
+	return ts
+}
+
+// newUnstartedServer is newTestServer without the serving.
+func newUnstartedServer(t testing.TB, opts map[string]string) *testServer {
+	t.Helper()
 	ts := &testServer{}
 	srv := &smtpd.Server{
 		Hostname: "mx.example.com",
@@ -181,7 +189,6 @@ func newTestServer(t testing.TB, opts map[string]string) *testServer {
 		}
 	}
 	ts.srv = srv
-	ts.addr = smtptest.Start(t, srv)
 	return ts
 }
 
@@ -367,3 +374,4 @@ func testTLSConfig(t testing.TB) *tls.Config {
 	}
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }
+

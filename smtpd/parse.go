@@ -224,6 +224,9 @@ func splitMailbox(m string) (local, domain string, err error) {
 
 // parseMailbox checks a Mailbox of RFC 5321 §4.1.2 and returns it as sent.
 func parseMailbox(m string, eightBit bool) (string, error) {
+	if !utf8.ValidString(m) {
+		return "", syntaxError("address is not valid UTF-8")
+	}
 	local, domain, err := splitMailbox(m)
 	if err != nil {
 		return "", err
