@@ -374,4 +374,3 @@ func testTLSConfig(t testing.TB) *tls.Config {
 	}
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }
-
