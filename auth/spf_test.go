@@ -106,3 +106,6 @@ func TestSPFContextDeadline(t *testing.T) {
 		t.Errorf("SPF with its deadline passed = %s (%v), want temperror", got.Result, got.Err)
 	}
 }
+
+// notFoundErr is the resolver error for a name without records.
+var notFoundErr = &net.DNSError{Err: "no such host", IsNotFound: true}
