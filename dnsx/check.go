@@ -2,6 +2,7 @@ package dnsx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -163,6 +164,12 @@ func (c *checker) mx(ctx context.Context) error {
 		return err
 	}
 	if len(mxs) == 0 {
+		var de *net.DNSError
+		if errors.As(err, &de) && de.Err == errNoSuchHost {
+			c.add(CheckMX, Problem, "register the domain or publish its zone, with "+c.mxLine(),
+				"%s does not exist in DNS (NXDOMAIN)", c.domain)
+			return nil
+		}
 		c.add(CheckMX, Problem, "publish "+c.mxLine(),
 			"%s has no MX records, so senders try its A record (RFC 5321 §5.1), not %s", c.domain, c.host)
 		return nil
@@ -255,6 +262,8 @@ func (c *checker) a(ctx context.Context) error {
 	}
 	haveText := joinAddrs(have)
 	switch {
+	case len(c.expect.IPs) == 0:
+		c.add(CheckA, OK, "", "%s resolves to %s", c.host, haveText)
 	case len(missing) > 0 && len(extra) > 0:
 		c.add(CheckA, Problem, "publish "+strings.Join(missingLines, " and ")+
 			"; if your DNS provider proxies the record (Cloudflare's orange cloud), set it to DNS only",

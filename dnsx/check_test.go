@@ -250,3 +250,49 @@ func TestCheckBadInput(t *testing.T) {
 		}
 	}
 }
+
+// Without expected addresses, the a check only asks that the host resolve,
+// and ptr has nothing to check.
+func TestCheckNoIPs(t *testing.T) {
+	var zone strings.Builder
+	for _, line := range checkZone(t) {
+		fmt.Fprintln(&zone, line)
+	}
+	_, c := newClient(t, zone.String())
+	rep, err := dnsx.Check(t.Context(), c, "example.com", dnsx.Expect{MXHost: "mx.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range rep.Findings {
+		got = append(got, f.Check+" "+string(f.Severity))
+	}
+	if want := []string{"mx ok", "a ok", "spf ok", "dmarc ok"}; !slices.Equal(got, want) || !rep.OK {
+		t.Errorf("findings %v, want %v", got, want)
+	}
+}
+
+// RFC 1035 §4.1.1: a domain that does not exist is told apart from one
+// without MX records.
+func TestCheckNoDomain(t *testing.T) {
+	var zone strings.Builder
+	for _, line := range checkZone(t) {
+		fmt.Fprintln(&zone, line)
+	}
+	_, c := newClient(t, zone.String())
+	rep, err := dnsx.Check(t.Context(), c, "gone.example.com", checkExpect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range rep.Findings {
+		got = append(got, f.Check+" "+string(f.Severity))
+	}
+	want := []string{"mx problem", "a ok", "ptr ok", "ptr ok", "spf problem", "dmarc warning", "dkim problem", "dkim problem"}
+	if !slices.Equal(got, want) || rep.OK {
+		t.Errorf("findings %v, want %v", got, want)
+	}
+	if msg := rep.Findings[0].Message; msg != "gone.example.com does not exist in DNS (NXDOMAIN)" {
+		t.Errorf("mx message %q", msg)
+	}
+}
