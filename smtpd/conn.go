@@ -552,11 +552,11 @@ func (c *conn) sendReply(reply []byte, code int, cause error) {
 }
 
 func (c *conn) logRefusal(reply []byte, cause error) {
-	attrs := []any{"cmd", c.lastVerb, "reply", strings.TrimSpace(string(reply))}
+	attrs := []any{"helo", c.info.Helo, "cmd", c.lastVerb, "reply", strings.TrimSpace(string(reply))}
 	if c.env != nil {
 		attrs = append(attrs, "from", c.env.From)
 	}
-	if cause != nil {
+	if e, ok := cause.(*Error); cause != nil && (!ok || e.Err != nil) {
 		attrs = append(attrs, "err", cause)
 	}
 	c.log.Info("refused", attrs...)
@@ -707,7 +707,7 @@ func (c *conn) Data(io.Reader) error {
 		return c.toGoSMTP(herr)
 	}
 	c.errCount, c.junkCount = 0, 0
-	c.log.Info("message accepted", "id", env.ID, "from", env.From, "rcpt", env.Rcpt, "size", dr.n)
+	c.log.Info("message accepted", "helo", c.info.Helo, "id", env.ID, "from", env.From, "rcpt", env.Rcpt, "size", dr.n)
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + env.ID}
 }
 

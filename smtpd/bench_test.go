@@ -1,0 +1,109 @@
+package smtpd_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/ownmx/ownmx/smtpd"
+	"github.com/ownmx/ownmx/smtpd/smtptest"
+)
+
+// BenchmarkDelivery compares an smtpd.Server whose Data handler discards
+// the message with a bare go-smtp server doing the same, in one run: 10
+// sessions at once, many messages per connection, sent with go-smtp's
+// client over loopback. Compare the msgs/s of the two sub-benchmarks
+// (bench/smtpd-ratio.sh prints the ratio).
+func BenchmarkDelivery(b *testing.B) {
+	for _, size := range []int{1 << 10, 100 << 10} {
+		msg := benchMessage(size)
+		name := map[int]string{1 << 10: "1KiB", 100 << 10: "100KiB"}[size]
+		b.Run("ownmx/"+name, func(b *testing.B) {
+			srv := &smtpd.Server{
+				Hostname: "mx.example.com",
+				Logger:   slog.New(slog.DiscardHandler),
+				Rcpt:     smtpd.AcceptDomains("example.com"),
+				Data: smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
+					_, err := io.Copy(io.Discard, r)
+					return err
+				}),
+			}
+			runLoad(b, smtptest.Start(b, srv), msg)
+		})
+		b.Run("go-smtp/"+name, func(b *testing.B) {
+			gs := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return discardSession{}, nil }))
+			gs.Domain = "mx.example.com"
+			gs.MaxMessageBytes = smtpd.DefaultMaxMessageBytes
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			go gs.Serve(l)
+			b.Cleanup(func() { gs.Close() })
+			runLoad(b, l.Addr().String(), msg)
+		})
+	}
+}
+
+// runLoad sends b.N messages over 10 connections at once.
+func runLoad(b *testing.B, addr, msg string) {
+	const sessions = 10
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for i := range sessions {
+		n := b.N / sessions
+		if i < b.N%sessions {
+			n++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := smtp.Dial(addr)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer c.Close()
+			if err := c.Hello("client.example.org"); err != nil {
+				b.Error(err)
+				return
+			}
+			for range n {
+				if err := c.SendMail("alice@example.org", []string{"bob@example.com"}, strings.NewReader(msg)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+			c.Quit()
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// benchMessage returns a message of about size bytes in 76-column lines.
+func benchMessage(size int) string {
+	var sb strings.Builder
+	sb.WriteString("From: alice@example.org\r\nTo: bob@example.com\r\nSubject: benchmark\r\n\r\n")
+	line := strings.Repeat("0123456789abcdef", 5)[:74] + "\r\n"
+	for sb.Len()+len(line) <= size {
+		sb.WriteString(line)
+	}
+	return sb.String()
+}
+
+type discardSession struct{}
+
+func (discardSession) Reset()                               {}
+func (discardSession) Logout() error                        { return nil }
+func (discardSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (discardSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (discardSession) Data(r io.Reader) error               { _, err := io.Copy(io.Discard, r); return err }
