@@ -85,6 +85,7 @@ example.com.          3600 IN SOA ns.example.com. hostmaster.example.com. 1 3600
 example.com.               IN TXT "v=spf1 ip4:192.0.2.1 -all"
 mail.example.com.          IN TXT "v=spf1 ip4:192.0.2.2 -all"
 helo.example.com.          IN TXT "v=spf1 ip4:192.0.2.3 -all"
+lo.example.com.            IN TXT "v=spf1 ip4:127.0.0.1 -all"
 soft.example.com.          IN TXT "v=spf1 ~all"
 neutral.example.com.       IN TXT "v=spf1 ?all"
 twospf.example.com.        IN TXT "v=spf1 +all"

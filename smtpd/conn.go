@@ -456,9 +456,6 @@ func (c *conn) startTLS(arg string) {
 		c.respond(Errorf(503, EnhancedCode{5, 5, 1}, "STARTTLS is not allowed inside a transaction"), nil)
 		return
 	}
-	// Anything the client sent after STARTTLS in clear text is dropped, so
-	// it cannot pose as a command sent under TLS (CVE-2011-0411).
-	c.br.Discard(c.br.Buffered())
 	if !c.send([]byte("220 2.0.0 Ready to start TLS\r\n")) {
 		return
 	}
@@ -475,6 +472,8 @@ func (c *conn) startTLS(arg string) {
 	}
 	state := tc.ConnectionState()
 	c.rw = tc
+	// Reset drops what the client sent after STARTTLS in clear text, so it
+	// cannot pose as commands sent under TLS (CVE-2011-0411).
 	c.br.Reset(socketReader{c})
 	c.lineStart = time.Now()
 	// RFC 3207 §4.2: the server forgets what the client said before.

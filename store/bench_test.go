@@ -71,9 +71,9 @@ func BenchmarkDeliver(b *testing.B) {
 	}{
 		{"naive", func(_ context.Context, dir string, seq uint64, r io.Reader) error { return naiveDeliver(dir, seq, r) }},
 		{"named-solo", maildir(writer{named: true, solo: true})},
-		{"named-group", maildir(writer{named: true})},
+		{"named-shared", maildir(writer{named: true})},
 		{"tmpfile-solo", maildir(writer{solo: true})},
-		{"Maildir", maildir(writer{})}, // O_TMPFILE and group commit: what Maildir does
+		{"Maildir", maildir(writer{})}, // O_TMPFILE and shared fsyncs: what Maildir does
 	}
 	for _, size := range []int{1 << 10, 100 << 10} {
 		body := bytes.Repeat([]byte("0123456789abcdef"), size/16)

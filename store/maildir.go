@@ -71,7 +71,7 @@ type writer struct {
 	host  string
 	now   func() time.Time
 	named bool
-	solo  bool // fsync new/ once per delivery, without group commit; for benchmarks
+	solo  bool // fsync new/ once per delivery, sharing none; for benchmarks
 }
 
 // bufPool holds the buffers that messages are copied through.
@@ -133,7 +133,7 @@ func (w writer) deliver(ctx context.Context, targets []target, r io.Reader) (err
 
 	// From here on the delivery is committed: ctx is no longer consulted,
 	// since a message already linked into new/ must be waited for.
-	syncers := make([]*dirSyncer, 0, len(targets))
+	syncers := make([]syncTicket, 0, len(targets))
 	defer func() {
 		for _, s := range syncers {
 			s.release()
@@ -164,14 +164,14 @@ func (w writer) deliver(ctx context.Context, targets []target, r io.Reader) (err
 			tmpPath = "" // renamed away
 		}
 		made = append(made, newPath)
-		syncers = appendSyncer(syncers, filepath.Join(t.folder, "new"))
+		syncers = noteSyncer(syncers, filepath.Join(t.folder, "new"))
 	}
 	closed = true
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("store: closing message file: %w", err)
 	}
 	for _, s := range syncers {
-		sync := s.sync
+		sync := func() error { return s.sync(s.t) }
 		if w.solo {
 			sync = func() error { return syncDir(s.dir) }
 		}
@@ -182,14 +182,24 @@ func (w writer) deliver(ctx context.Context, targets []target, r io.Reader) (err
 	return nil
 }
 
-// appendSyncer adds the syncer of dir to list unless it is there already.
-func appendSyncer(list []*dirSyncer, dir string) []*dirSyncer {
-	for _, s := range list {
+// syncTicket is a directory to flush and the ticket of the entry made in it.
+type syncTicket struct {
+	*dirSyncer
+	t uint64
+}
+
+// noteSyncer takes a ticket from the syncer of dir, just after an entry was
+// made there, and adds it to list (replacing the older ticket of the same
+// directory: the newer covers both).
+func noteSyncer(list []syncTicket, dir string) []syncTicket {
+	for i, s := range list {
 		if s.dir == dir {
+			list[i].t = s.ticket()
 			return list
 		}
 	}
-	return append(list, acquireSyncer(dir))
+	s := acquireSyncer(dir)
+	return append(list, syncTicket{s, s.ticket()})
 }
 
 // create opens the file the message is written to, in t.folder/tmp, creating

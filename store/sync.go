@@ -2,43 +2,53 @@ package store
 
 import (
 	"os"
+	"slices"
 	"sync"
 )
 
-// Group commit of directory flushes.
+// Shared directory flushes.
 //
 // A message is durable in a Maildir once the directory entry that names it
-// in new/ has reached the disk, which takes an fsync of new/. One fsync
-// covers every entry made before it began, so deliveries to the same
-// directory that finish their rename while another fsync is running wait for
-// the next one and share it: a batch. The rule that keeps "nil means on disk"
-// is that a delivery joins a batch only after its rename, and a batch's
-// fsync starts only after the batch is closed to new members.
+// in new/ has reached the disk, which takes an fsync of new/ that begins
+// after the entry was made. One fsync covers every entry made before it
+// began, so a delivery whose rename came before an fsync that another
+// delivery has already started waits for that one instead of starting its
+// own. A delivery that finds no such fsync starts one at once, even while
+// others (which began too early to cover it) are running: it never waits
+// for an fsync that does not cover it.
 //
-// No goroutine is started: the first delivery of a batch that finds no fsync
-// running does the fsync itself (the leader); when it finishes it hands the
-// lead of the next batch, if any, to one of that batch's members.
+// An earlier design queued latecomers behind the running fsync and let them
+// share the next one (classic group commit). On the machine we measured, a
+// directory fsync costs about 0.1 ms and the kernel already runs concurrent
+// fsyncs in parallel, so queueing only added waiting: 10 concurrent
+// deliverers were slower with it than with one fsync each. Sharing only
+// fsyncs that have already started keeps the savings without the queue.
+//
+// Each delivery takes a ticket, a number from a counter of the directory,
+// right after its rename; an fsync records the counter when it starts. The
+// fsync covers the ticket when that record is at least the ticket.
 
-// dirSyncer groups the fsyncs of one directory.
+// dirSyncer shares the fsyncs of one directory.
 type dirSyncer struct {
 	dir  string
 	refs int // deliveries holding it; guarded by dirSyncers.mu
 
 	mu      sync.Mutex
-	pending *batch // collecting members for the next fsync, or nil
-	busy    bool   // an fsync of dir is running or about to
+	tickets uint64    // renames noted so far
+	synced  uint64    // highest start record of a completed, successful fsync
+	flights []*flight // fsyncs running
 
-	// For tests: fsync replaces syncDir, joined runs when a caller has
-	// joined a batch. Both nil outside tests.
-	fsync  func(dir string) error
-	joined func()
+	// For tests: fsync replaces syncDir; waiting runs when a sync is about
+	// to wait for an fsync that another started. Both nil outside tests.
+	fsync   func(dir string) error
+	waiting func()
 }
 
-// batch is the set of deliveries that one fsync covers.
-type batch struct {
-	done chan struct{} // closed when the fsync returned; err is then set
-	lead chan struct{} // receives once: the receiver runs the fsync
-	err  error
+// flight is one fsync of the directory.
+type flight struct {
+	start uint64        // s.tickets when it began: it covers tickets up to this
+	done  chan struct{} // closed when it returned; err is then set
+	err   error
 }
 
 // dirSyncers holds one dirSyncer per directory that deliveries in this
@@ -73,54 +83,51 @@ func (s *dirSyncer) release() {
 	}
 }
 
-// sync returns after an fsync of s.dir that began after sync was called has
-// completed, with that fsync's error. Call it after the rename to be covered.
-func (s *dirSyncer) sync() error {
+// ticket notes that an entry was just made in the directory and returns the
+// number to pass to sync. Call it after the rename or link has returned.
+func (s *dirSyncer) ticket() uint64 {
 	s.mu.Lock()
-	b := s.pending
-	if b == nil {
-		b = &batch{done: make(chan struct{}), lead: make(chan struct{}, 1)}
-		s.pending = b
-	}
-	if s.joined != nil {
-		s.joined()
-	}
-	if !s.busy {
-		s.busy = true
-		s.mu.Unlock()
-		s.run(b)
-		return b.err
-	}
-	s.mu.Unlock()
-	select {
-	case <-b.done:
-	case <-b.lead:
-		s.run(b)
-	}
-	return b.err
+	defer s.mu.Unlock()
+	s.tickets++
+	return s.tickets
 }
 
-// run closes b to new members, fsyncs the directory for it, and hands the
-// lead to the next batch or marks s idle. s.busy is true throughout.
-func (s *dirSyncer) run(b *batch) {
+// sync returns once an fsync of the directory that began after ticket t
+// was taken has completed, with that fsync's error.
+func (s *dirSyncer) sync(t uint64) error {
 	s.mu.Lock()
-	s.pending = nil // b; later arrivals start a new batch
+	if s.synced >= t {
+		s.mu.Unlock()
+		return nil
+	}
+	for _, f := range s.flights {
+		if f.start >= t {
+			s.mu.Unlock()
+			if s.waiting != nil {
+				s.waiting()
+			}
+			<-f.done
+			return f.err
+		}
+	}
+	f := &flight{start: s.tickets, done: make(chan struct{})}
+	s.flights = append(s.flights, f)
 	s.mu.Unlock()
 
 	if s.fsync != nil {
-		b.err = s.fsync(s.dir)
+		f.err = s.fsync(s.dir)
 	} else {
-		b.err = syncDir(s.dir)
+		f.err = syncDir(s.dir)
 	}
-	close(b.done)
 
 	s.mu.Lock()
-	if s.pending != nil {
-		s.pending.lead <- struct{}{} // buffered and sent once per batch
-	} else {
-		s.busy = false
+	s.flights = slices.DeleteFunc(s.flights, func(g *flight) bool { return g == f })
+	if f.err == nil && f.start > s.synced {
+		s.synced = f.start
 	}
 	s.mu.Unlock()
+	close(f.done)
+	return f.err
 }
 
 // syncDir fsyncs the directory dir, making the entries in it durable.

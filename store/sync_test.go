@@ -7,10 +7,10 @@ import (
 	"testing"
 )
 
-// Every sync returns only after an fsync that began after the sync was
-// called has completed: the rule that keeps "nil means on disk".
+// Every sync returns only after an fsync that began after its ticket was
+// taken has completed: the rule that keeps "nil means on disk".
 func TestDirSyncerCoverage(t *testing.T) {
-	var events atomic.Int64  // stands for renames: bumped before each sync call
+	var events atomic.Int64  // stands for renames: bumped before each ticket
 	var covered atomic.Int64 // highest event value seen at the start of a completed fsync
 	var fsyncs atomic.Int64
 	s := &dirSyncer{dir: "fake", fsync: func(string) error {
@@ -30,7 +30,7 @@ func TestDirSyncerCoverage(t *testing.T) {
 		wg.Go(func() {
 			for range each {
 				mine := events.Add(1)
-				if err := s.sync(); err != nil {
+				if err := s.sync(s.ticket()); err != nil {
 					bad.Add(1)
 				}
 				if covered.Load() < mine {
@@ -43,57 +43,94 @@ func TestDirSyncerCoverage(t *testing.T) {
 	if n := bad.Load(); n != 0 {
 		t.Fatalf("%d syncs returned before an fsync that began after them", n)
 	}
-	if s.busy || s.pending != nil {
-		t.Errorf("after all syncs: busy = %v, pending = %v; want idle", s.busy, s.pending)
+	if len(s.flights) != 0 {
+		t.Errorf("after all syncs, %d fsyncs still noted as running", len(s.flights))
 	}
 	t.Logf("%d syncs, %d fsyncs", workers*each, fsyncs.Load())
 }
 
-// Callers that arrive while an fsync runs share the next one, and an fsync
-// error reaches exactly the callers it covered.
-func TestDirSyncerBatching(t *testing.T) {
-	release := make(chan struct{})
-	started := make(chan struct{}, 10)
+// blockingFsync returns an fsync for tests whose first call blocks until
+// release is closed and then fails with errFirst; later calls succeed at
+// once. started receives once per call.
+func blockingFsync(calls *atomic.Int64, started chan<- struct{}, release <-chan struct{}, errFirst error) func(string) error {
+	return func(string) error {
+		n := calls.Add(1)
+		started <- struct{}{}
+		if n == 1 {
+			<-release
+			return errFirst
+		}
+		return nil
+	}
+}
+
+// A delivery whose ticket an fsync already running covers waits for that
+// fsync, gets its error, and starts no fsync of its own.
+func TestDirSyncerSharing(t *testing.T) {
+	release, started := make(chan struct{}), make(chan struct{}, 10)
 	errFirst := errors.New("first fsync failed")
 	var calls atomic.Int64
-	joined := make(chan struct{}, 10)
-	s := &dirSyncer{
-		dir:    "fake",
-		joined: func() { joined <- struct{}{} },
-		fsync: func(string) error {
-			n := calls.Add(1)
-			started <- struct{}{}
-			if n == 1 {
-				<-release
-				return errFirst
-			}
-			return nil
-		},
-	}
-	first := make(chan error, 1)
-	go func() { first <- s.sync() }()
-	<-joined
-	<-started // the first fsync is running and holds the lead
+	waiting := make(chan struct{}, 1)
+	s := &dirSyncer{dir: "fake", fsync: blockingFsync(&calls, started, release, errFirst), waiting: func() { waiting <- struct{}{} }}
 
-	const late = 5
-	results := make(chan error, late)
-	for range late {
-		go func() { results <- s.sync() }()
-	}
-	for range late {
-		<-joined // all five have joined the pending batch
-	}
+	ta, tb := s.ticket(), s.ticket() // two renames, then A syncs first
+	a, b := make(chan error, 1), make(chan error, 1)
+	go func() { a <- s.sync(ta) }()
+	<-started // A's fsync is running and covers B
+	go func() { b <- s.sync(tb) }()
+	<-waiting // B waits for A's fsync
 	close(release)
-	if err := <-first; !errors.Is(err, errFirst) {
-		t.Errorf("first sync: err = %v, want %v", err, errFirst)
-	}
-	for range late {
-		if err := <-results; err != nil {
-			t.Errorf("a sync that joined after the failed fsync got %v", err)
+	for name, ch := range map[string]chan error{"A": a, "B": b} {
+		if err := <-ch; !errors.Is(err, errFirst) {
+			t.Errorf("sync %s: err = %v, want %v", name, err, errFirst)
 		}
 	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d fsyncs, want 1: B should have shared A's", n)
+	}
+}
+
+// A delivery whose rename came after the running fsync began starts its own
+// fsync at once rather than waiting for the running one.
+func TestDirSyncerNoQueue(t *testing.T) {
+	release, started := make(chan struct{}), make(chan struct{}, 10)
+	errFirst := errors.New("first fsync failed")
+	var calls atomic.Int64
+	s := &dirSyncer{dir: "fake", fsync: blockingFsync(&calls, started, release, errFirst)}
+
+	a := make(chan error, 1)
+	ta := s.ticket()
+	go func() { a <- s.sync(ta) }()
+	<-started
+	// A's fsync is blocked; this sync returns regardless, so it did not wait.
+	if err := s.sync(s.ticket()); err != nil {
+		t.Errorf("late sync: %v", err)
+	}
+	close(release)
+	if err := <-a; !errors.Is(err, errFirst) {
+		t.Errorf("sync A: err = %v, want %v", err, errFirst)
+	}
 	if n := calls.Load(); n != 2 {
-		t.Errorf("%d fsyncs for one lone sync and %d that arrived together, want 2", n, late)
+		t.Errorf("%d fsyncs, want 2", n)
+	}
+}
+
+// A ticket already covered by a completed fsync needs no new one.
+func TestDirSyncerCompleted(t *testing.T) {
+	var calls atomic.Int64
+	s := &dirSyncer{dir: "fake", fsync: func(string) error { calls.Add(1); return nil }}
+	t1, t2 := s.ticket(), s.ticket()
+	if err := s.sync(t2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sync(t1); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d fsyncs for two tickets that one covers, want 1", n)
+	}
+	if err := s.sync(s.ticket()); err != nil || calls.Load() != 2 {
+		t.Errorf("a new ticket: err = %v, fsyncs = %d; want its own fsync", err, calls.Load())
 	}
 }
 
