@@ -6,9 +6,9 @@
 // message goes into tmp/, is flushed to disk, is linked into new/, and the
 // directory is flushed before Deliver returns. Quarantined messages
 // (Envelope.Quarantine) go to the Maildir++ subfolder .Junk. Concurrent
-// deliveries to one directory share its flush (group commit), which never
-// lets a delivery return before a flush that began after its message
-// appeared in new/.
+// deliveries to one directory share its flushes where they can, and no
+// delivery returns before a flush of new/ that began after its message
+// appeared there.
 //
 // Mailboxes routes each recipient to its own Maildir under a root,
 // ROOT/<domain>/<local>/, and offers the Rcpt handler that refuses unknown

@@ -27,6 +27,8 @@ const Junk = ".Junk"
 // O_TMPFILE), flushes it, links it into new/ under a unique name and flushes
 // new/ before returning nil. A failed or cancelled delivery leaves no file
 // behind, in tmp/ or in new/. The message is streamed, never held in memory.
+// ctx is obeyed until the message is complete on disk; once it is linked
+// into new/, Deliver waits for the flush whatever ctx says.
 //
 // Maildir needs no setup beyond Dir and is safe for concurrent use, within a
 // process and across processes sharing the directory.
