@@ -141,6 +141,9 @@ func (r *Results) AuthenticationResults(authservID string) string {
 
 func (r *Results) spfResult() *authres.SPFResult {
 	s := &authres.SPFResult{Value: authres.ResultValue(r.SPF.Result)}
+	if s.Value == "" {
+		s.Value = authres.ResultNone // SPF was not checked
+	}
 	if r.SPF.UsedHelo() {
 		s.Helo = safeValue(r.SPF.Helo)
 		return s

@@ -116,6 +116,8 @@ func (c *Checker) data(ctx context.Context, env *smtpd.Envelope, r io.Reader, ne
 	switch {
 	case errors.Is(err, ErrHeaderTooLarge), errors.Is(err, ErrMalformedHeader):
 		if c.AnnotateOnly {
+			// AnnotateOnly never refuses: the message goes on as it came,
+			// without our header, and forged ones cannot be removed.
 			c.logger().WarnContext(ctx, "message passed on unchecked", "env", env.ID, "from", env.From, "err", err)
 			return next.Data(ctx, env, sp.Reader())
 		}
@@ -159,7 +161,12 @@ func (c *Checker) log(ctx context.Context, env *smtpd.Envelope, res *Results) {
 	for i, d := range res.DKIM {
 		dkim[i] = string(d.Result) + " " + d.Domain
 	}
+	conn := ""
+	if env.Conn != nil {
+		conn = env.Conn.ID
+	}
 	c.logger().LogAttrs(ctx, slog.LevelInfo, "message authenticated",
+		slog.String("conn", conn),
 		slog.String("env", env.ID),
 		slog.String("from", env.From),
 		slog.String("spf", string(res.SPF.Result)),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
@@ -294,5 +295,26 @@ func TestGlueLargeMessage(t *testing.T) {
 	}
 	if es, _ := os.ReadDir(c.SpoolDir); len(es) != 0 {
 		t.Errorf("spool directory holds %v after the message", es)
+	}
+}
+
+// TestGlueLog checks the one record per message: stable keys, the
+// results, and nothing of the message body.
+func TestGlueLog(t *testing.T) {
+	c, _ := newChecker(t)
+	var buf strings.Builder
+	c.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	err, _ := deliver(t, c, envelope(ipX, "mta.example.test", "alice@example.org"), testMessage("alice@example.org"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"conn=c1", "env=tx1", "from=alice@example.org", "spf=fail", "dmarc=fail", "header_from=example.org", "policy=quarantine", "verdict=quarantine"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "noon") || strings.Contains(out, "Lunch") {
+		t.Errorf("log holds message text:\n%s", out)
 	}
 }

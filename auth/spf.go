@@ -32,10 +32,7 @@ type SPFResult struct {
 
 // UsedHelo reports whether the check was of the HELO identity, as for the
 // null sender.
-func (r SPFResult) UsedHelo() bool {
-	_, domain, ok := splitAddress(r.MailFrom)
-	return !ok || domain == ""
-}
+func (r SPFResult) UsedHelo() bool { return r.MailFrom == "" }
 
 // SPF checks whether ip may send mail for the MAIL FROM domain (RFC 7208
 // §4), or for the HELO name when mailFrom is "" (the null sender of
