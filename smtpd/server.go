@@ -282,12 +282,16 @@ func (s *Server) forget(c *conn) {
 	delete(s.conns, c)
 }
 
+// addrPort returns a's address and port, with an IPv4 address seen
+// through an IPv6 socket (::ffff:192.0.2.1) as plain IPv4.
 func addrPort(a net.Addr) netip.AddrPort {
+	var ap netip.AddrPort
 	if t, ok := a.(*net.TCPAddr); ok {
-		return t.AddrPort()
+		ap = t.AddrPort()
+	} else {
+		ap, _ = netip.ParseAddrPort(a.String())
 	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // newID returns a short random name for a connection.
