@@ -64,8 +64,8 @@ func ExampleChain() {
 	})
 	ts := smtptest.NewServer(&smtpd.Server{
 		Hostname: "mx.example.com",
-		Rcpt: smtpd.AcceptDomains("example.com"),
-		Data: smtpd.Chain(keep, count),
+		Rcpt:     smtpd.AcceptDomains("example.com"),
+		Data:     smtpd.Chain(keep, count),
 	})
 	defer ts.Close()
 	err := smtptest.Send(ts.Addr, "alice@example.org", []string{"bob@example.com"}, "Subject: hi\n\nhello\n")
