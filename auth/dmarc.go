@@ -40,10 +40,10 @@ type DMARCResult struct {
 
 // Errors for a From header that DMARC cannot evaluate (RFC 7489 §6.6.1).
 var (
-	ErrNoFrom        = errors.New("auth: dmarc: message has no From header")
-	ErrSeveralFrom   = errors.New("auth: dmarc: From header names several authors")
-	ErrFromNoDomain  = errors.New("auth: dmarc: From address has no domain")
-	ErrHeaderInvalid = errors.New("auth: dmarc: From header does not parse")
+	ErrNoFrom       = errors.New("auth: dmarc: message has no From header")
+	ErrSeveralFrom  = errors.New("auth: dmarc: From header names several authors")
+	ErrFromNoDomain = errors.New("auth: dmarc: From address has no domain")
+	ErrFromInvalid  = errors.New("auth: dmarc: From header does not parse")
 )
 
 // Errors of policy discovery (RFC 7489 §6.6.3). Either one means that no
@@ -63,7 +63,7 @@ var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
 // fields whose values are given, one value per field, in order: the author
 // domains of RFC 7489 §3.1. Domains are lower-cased, without a trailing
 // dot. It fails with ErrNoFrom when there is no field,
-// and ErrHeaderInvalid or ErrFromNoDomain when an address cannot be read.
+// and ErrFromInvalid or ErrFromNoDomain when an address cannot be read.
 // Several fields or addresses are returned as they are: RFC 5322 §3.6
 // allows only one field, and the caller decides what several mean.
 func AuthorDomains(from []string) ([]string, error) {
@@ -74,10 +74,10 @@ func AuthorDomains(from []string) ([]string, error) {
 	for _, v := range from {
 		addrs, err := addressParser.ParseList(v)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %q: %v", ErrHeaderInvalid, truncate(v, 100), err)
+			return nil, fmt.Errorf("%w: %q: %v", ErrFromInvalid, truncate(v, 100), err)
 		}
 		if len(addrs) == 0 {
-			return nil, fmt.Errorf("%w: %q", ErrHeaderInvalid, truncate(v, 100))
+			return nil, fmt.Errorf("%w: %q", ErrFromInvalid, truncate(v, 100))
 		}
 		for _, a := range addrs {
 			_, d, ok := splitAddress(a.Address)

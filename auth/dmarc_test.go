@@ -79,8 +79,8 @@ func TestDMARC(t *testing.T) {
 		}},
 		{"RFC 7489 §6.6.1 From header", []tc{
 			{name: "no From", from: nil, spf: spfPass("example.com"), want: PermError, verdict: Quarantine, wantErr: ErrNoFrom},
-			{name: "unparseable From", from: from("alice at example.com <<"), spf: spfPass("example.com"), want: PermError, verdict: Quarantine, wantErr: ErrHeaderInvalid},
-			{name: "group without addresses", from: from("undisclosed-recipients:;"), spf: spfPass("example.com"), want: PermError, verdict: Quarantine, wantErr: ErrHeaderInvalid},
+			{name: "unparseable From", from: from("alice at example.com <<"), spf: spfPass("example.com"), want: PermError, verdict: Quarantine, wantErr: ErrFromInvalid},
+			{name: "group without addresses", from: from("undisclosed-recipients:;"), spf: spfPass("example.com"), want: PermError, verdict: Quarantine, wantErr: ErrFromInvalid},
 			{name: "address without a valid domain", from: from("alice@[192.0.2.1]"), spf: spfPass("example.com"), want: PermError, verdict: Quarantine, wantErr: ErrFromNoDomain},
 			{name: "two From fields, both passing: never a pass", from: from("alice@example.com", "bob@example.com"), spf: spfPass("example.com"), want: PermError, policy: "reject", verdict: Deliver, wantErr: ErrSeveralFrom},
 			{name: "two addresses, second domain fails: its policy", from: from("alice@example.com, bob@example.org"), spf: spfPass("example.com"), want: Fail, policy: "quarantine", verdict: Quarantine, wantErr: ErrSeveralFrom},
@@ -189,7 +189,7 @@ func TestAuthorDomains(t *testing.T) {
 	}{
 		{[]string{"alice@example.com"}, "example.com", nil},
 		{[]string{"Alice <alice@Example.COM>"}, "example.com", nil},
-		{[]string{"Alice <alice@example.com.>"}, "", ErrHeaderInvalid},
+		{[]string{"Alice <alice@example.com.>"}, "", ErrFromInvalid},
 		{[]string{`"Smith, Alice" <alice@example.com>`}, "example.com", nil},
 		{[]string{"=?x-unknown?q?Alice?= <alice@example.com>"}, "example.com", nil},
 		{[]string{"=?utf-8?q?Al=C3=AFce?= <alice@example.com>"}, "example.com", nil},
@@ -198,11 +198,11 @@ func TestAuthorDomains(t *testing.T) {
 		{[]string{"a@example.com, b@example.org"}, "example.com example.org", nil},
 		{[]string{"a@example.com", "b@example.org"}, "example.com example.org", nil},
 		{nil, "", ErrNoFrom},
-		{[]string{""}, "", ErrHeaderInvalid},
-		{[]string{"alice"}, "", ErrHeaderInvalid},
-		{[]string{"alice@"}, "", ErrHeaderInvalid},
+		{[]string{""}, "", ErrFromInvalid},
+		{[]string{"alice"}, "", ErrFromInvalid},
+		{[]string{"alice@"}, "", ErrFromInvalid},
 		{[]string{"alice@localhost"}, "", ErrFromNoDomain},
-		{[]string{"alice@exa mple.com"}, "", ErrHeaderInvalid},
+		{[]string{"alice@exa mple.com"}, "", ErrFromInvalid},
 	} {
 		got, err := AuthorDomains(tc.from)
 		if !errors.Is(err, tc.err) || strings.Join(got, " ") != tc.want {

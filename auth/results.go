@@ -204,7 +204,7 @@ func dmarcReason(d DMARCResult) string {
 		return "several From addresses"
 	case errors.Is(d.Err, ErrNoFrom):
 		return "no From header"
-	case errors.Is(d.Err, ErrHeaderInvalid), errors.Is(d.Err, ErrFromNoDomain):
+	case errors.Is(d.Err, ErrFromInvalid), errors.Is(d.Err, ErrFromNoDomain):
 		return "invalid From header"
 	case errors.Is(d.Err, ErrSeveralRecords):
 		return "several DMARC records"
