@@ -138,7 +138,7 @@ func newChecker(t testing.TB) (*Checker, *dnstest.Server) {
 	t.Helper()
 	srv := dnstest.NewServer(t, testZone(t))
 	c := &Checker{
-		Resolver: &dnsx.Client{Nameserver: srv.Addr, Timeout: 300 * time.Millisecond, Attempts: 1},
+		Resolver: &dnsx.Client{Nameserver: srv.Addr, Timeout: time.Second, Attempts: 1},
 		Timeout:  5 * time.Second,
 		Logger:   slog.New(slog.DiscardHandler),
 		Now:      func() time.Time { return testNow },

@@ -2,10 +2,12 @@ package smtpd
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"testing/iotest"
@@ -199,5 +201,59 @@ func BenchmarkSpool(b *testing.B) {
 			b.Fatal(err)
 		}
 		s.Close()
+	}
+}
+
+// lineReader yields n bytes of numbered CRLF lines without holding them.
+type lineReader struct {
+	n, i int
+	line []byte
+}
+
+func (r *lineReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	if len(r.line) == 0 {
+		r.i++
+		r.line = []byte("line " + strconv.Itoa(r.i) + " of a large message\r\n")
+	}
+	n := copy(p[:min(len(p), r.n)], r.line)
+	r.line, r.n = r.line[n:], r.n-n
+	return n, nil
+}
+
+// TestSpoolLargeMessage spools a 10 MiB message with the defaults: it
+// goes to disk, the memory buffer is let go, every byte reads back, and
+// nothing is left in the directory after Close.
+func TestSpoolLargeMessage(t *testing.T) {
+	const size = 10 << 20
+	dir := t.TempDir()
+	s := &Spool{Dir: dir}
+	if _, err := s.ReadFrom(&lineReader{n: size}); err != nil {
+		t.Fatal(err)
+	}
+	if !s.OnDisk() || s.Size() != size || s.mem != nil {
+		t.Fatalf("OnDisk %v, Size %d, memory held %d bytes; want on disk, %d, none", s.OnDisk(), s.Size(), cap(s.mem), size)
+	}
+	want := sha256.New()
+	io.Copy(want, &lineReader{n: size})
+	for range 2 {
+		got := sha256.New()
+		if _, err := io.Copy(got, s.Reader()); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+			t.Fatal("the large message reads back different")
+		}
+	}
+	if names := dirEntries(t, dir); len(names) != 0 {
+		t.Errorf("temporary directory holds %v while the spool is open", names)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if names := dirEntries(t, dir); len(names) != 0 {
+		t.Errorf("temporary directory holds %v after Close", names)
 	}
 }
