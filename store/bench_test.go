@@ -53,7 +53,8 @@ func naiveDeliver(dir string, seq uint64, r io.Reader) error {
 // Each benchmark runs every writer for b.N messages, in 5 rounds whose
 // order rotates, so that all writers meet the same state of a shared, noisy
 // machine; it reports msgs/s and CPU µs/msg (the whole process's user+system
-// time) per writer, and the ratio of Maildir's rate to the naive one. Files
+// time) and directory fsyncs per message per writer, and the ratio of
+// Maildir's rate to the naive one (Maildir/naive). Files
 // go under os.TempDir() and are removed only at the end, since deleting
 // files makes the next creations slow on some file systems (ext4 without a
 // journal skips recently deleted inodes one by one).
@@ -86,6 +87,7 @@ func BenchmarkDeliver(b *testing.B) {
 			wall := make([]time.Duration, len(writers))
 			cpu := make([]time.Duration, len(writers))
 			count := make([]int, len(writers))
+			fsyncs := make([]uint64, len(writers))
 			var seq atomic.Uint64
 			per := max(1, b.N/rounds)
 			for round := range rounds {
@@ -95,12 +97,14 @@ func BenchmarkDeliver(b *testing.B) {
 					if err := ensureMaildir(dir); err != nil {
 						b.Fatal(err)
 					}
+					f0 := dirFsyncs.Load()
 					w, c, err := deliverMany(conc, per, func() error {
 						return writers[i].fn(context.Background(), dir, seq.Add(1), bytes.NewReader(body))
 					})
 					if err != nil {
 						b.Fatalf("%s: %v", writers[i].name, err)
 					}
+					fsyncs[i] += dirFsyncs.Load() - f0
 					wall[i] += w
 					cpu[i] += c
 					count[i] += per
@@ -111,6 +115,9 @@ func BenchmarkDeliver(b *testing.B) {
 			for i, w := range writers {
 				b.ReportMetric(rate(i), w.name+"-msgs/s")
 				b.ReportMetric(float64(cpu[i].Microseconds())/float64(count[i]), w.name+"-cpu-µs/msg")
+				if w.name != "naive" {
+					b.ReportMetric(float64(fsyncs[i])/float64(count[i]), w.name+"-dirfsyncs/msg")
+				}
 			}
 			b.ReportMetric(rate(len(writers)-1)/rate(0), "Maildir/naive")
 			b.ReportMetric(0, "ns/op")

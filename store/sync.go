@@ -4,6 +4,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Shared directory flushes.
@@ -130,8 +131,12 @@ func (s *dirSyncer) sync(t uint64) error {
 	return f.err
 }
 
+// dirFsyncs counts the directory fsyncs of this process, for benchmarks.
+var dirFsyncs atomic.Uint64
+
 // syncDir fsyncs the directory dir, making the entries in it durable.
 func syncDir(dir string) error {
+	dirFsyncs.Add(1)
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
