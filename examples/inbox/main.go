@@ -1,0 +1,390 @@
+// Command inbox receives mail for your own domains and keeps every message
+// in a Maildir, one per address: the smtpd server, SPF, DKIM and DMARC from
+// package auth with the sender domain's policy applied, and durable storage
+// from package store, composed in one program.
+//
+// Run it on loopback, with the mail kept under ./mail (Go is all it needs):
+//
+//	go run ./examples/inbox -domain example.com
+//
+// and send it a message from another terminal:
+//
+//	swaks --server 127.0.0.1:2525 --to me@example.com
+//
+// The message appears as one file in ./mail/example.com/me/new/, with a
+// Received and an Authentication-Results header added at the top. Read the
+// mailbox with mutt:
+//
+//	mutt -f ./mail/example.com/me
+//
+// or serve it over IMAP with Dovecot, pointing it at the Maildirs with this
+// line in its configuration (%n is the local part, %d the domain):
+//
+//	mail_location = maildir:/path/to/mail/%d/%n
+//
+// Mail that the sender domain's DMARC policy puts in quarantine goes to the
+// mailbox's Junk folder, ./mail/example.com/me/.Junk/new/, which Dovecot
+// shows as "Junk". Mail that its policy rejects is refused with 550 5.7.1 and
+// never written; a DNS failure that leaves the verdict open is answered 451,
+// so the sender tries again later. Each message gets one log line with its
+// verdict. -users me,you accepts only those local parts (and postmaster,
+// always); by default every address at the domains is a mailbox. Plus
+// addresses (me+shop@) land in the mailbox without the tag.
+//
+// To receive real mail, point your domain's MX record at the machine and
+// listen on port 25 (examples/dnscheck says what to publish):
+//
+//	inbox -listen :25 -domain example.com -hostname mx.example.com \
+//		-maildir /var/mail/ownmx -tls-cert cert.pem -tls-key key.pem
+//
+// # Clients on loopback
+//
+// A client connecting from a loopback address (127.0.0.0/8, ::1) is this
+// machine itself: the user trying the server with swaks, or a program on the
+// box handing over its mail, as Postfix's default mynetworks trusts. Its mail
+// is delivered without SPF, DKIM and DMARC, and without asking DNS anything,
+// so that the command above works on a laptop with no usable DNS and a test
+// message from an unpublished domain is not refused. It is still annotated:
+// Authentication-Results says "none" (no check was made) and any
+// Authentication-Results field that claims this server's name is removed
+// first, as for every message. -check-local runs the checks for loopback
+// clients too; tests and benchmarks use it, and so must a setup in which
+// something on this machine (a proxy, a tunnel) forwards connections from
+// outside, since their mail would look local.
+//
+// # DNS
+//
+// -dns 127.0.0.1:53 sends every query to that nameserver; without it the
+// system resolver answers. Either way the answers are kept in a cache (TTLs
+// from -dns; one minute for the system resolver, which does not say them),
+// so a busy sender's domain is not asked the same questions for every
+// message.
+//
+// # Stopping
+//
+// SIGINT or SIGTERM stops accepting connections, lets every transaction in
+// flight finish (for up to a minute) and exits 0. A second signal ends the
+// program at once; a message that was not yet answered 250 is then not
+// stored, and its sender tries again.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/ownmx/ownmx/auth"
+	"github.com/ownmx/ownmx/dnsx"
+	"github.com/ownmx/ownmx/smtpd"
+	"github.com/ownmx/ownmx/store"
+)
+
+const (
+	// systemTTL is how long answers of the system resolver, which does not
+	// report TTLs, are kept.
+	systemTTL = time.Minute
+	// shutdownGrace is how long transactions in flight may take to finish
+	// after SIGINT or SIGTERM.
+	shutdownGrace = time.Minute
+	// spoolDir is the directory, inside -maildir, where messages too large
+	// for memory wait while they are checked. It is on the disk that holds
+	// the mail, not in a /tmp that may live in memory, and its files have
+	// no name (they are unlinked as soon as they are made), so it stays
+	// empty.
+	spoolDir = ".spool"
+)
+
+// config is what the flags say.
+type config struct {
+	listen     string
+	domains    []string
+	maildir    string
+	dns        string
+	hostname   string
+	maxSize    int64
+	users      []string
+	idle       time.Duration
+	maxPerIP   int
+	tlsCert    string
+	tlsKey     string
+	level      slog.Level
+	checkLocal bool
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run is the program: it returns the exit status, 2 for a usage error.
+func run(args []string, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "inbox: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.level}))
+	srv, err := newServer(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	l, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		log.Error("cannot listen", "addr", cfg.listen, "err", err)
+		return 1
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	log.Info("listening", "addr", l.Addr().String(), "domain", strings.Join(cfg.domains, ","),
+		"maildir", cfg.maildir, "hostname", srv.Hostname, "check_local", cfg.checkLocal)
+
+	select {
+	case err := <-served:
+		log.Error("serve", "addr", cfg.listen, "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	stop() // from now on a second signal ends the program at once
+	log.Info("shutting down: finishing transactions in flight", "grace", shutdownGrace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		<-served
+		log.Error("shutdown: transactions still in flight were cut off", "err", err)
+		return 1
+	}
+	<-served
+	log.Info("stopped")
+	return 0
+}
+
+// parseFlags reads the command line.
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	cfg := &config{}
+	fs := flag.NewFlagSet("inbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:2525", "`address` to listen on, host:port")
+	domains := fs.String("domain", "", "comma-separated `list` of the domains to receive mail for (required)")
+	fs.StringVar(&cfg.maildir, "maildir", "./mail", "`directory` holding one Maildir per address, DIR/<domain>/<local>/")
+	fs.StringVar(&cfg.dns, "dns", "", "send every DNS query to this nameserver, `host:port` (default: the system resolver)")
+	fs.StringVar(&cfg.hostname, "hostname", "", "this server's `name` in the greeting, Received and Authentication-Results (default: the machine's host name)")
+	fs.Int64Var(&cfg.maxSize, "max-size", 25<<20, "largest message accepted, in `bytes`")
+	users := fs.String("users", "", "comma-separated `list` of the local parts that have a mailbox, postmaster always included (default: every address)")
+	fs.DurationVar(&cfg.idle, "idle-timeout", 5*time.Minute, "time each command line and each line of a message has to arrive whole")
+	fs.IntVar(&cfg.maxPerIP, "max-conn-per-ip", 0, "most connections at once from one client address (0: smtpd's default, 50)")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "certificate `file` (PEM) for STARTTLS, with -tls-key")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "private key `file` (PEM) for STARTTLS, with -tls-cert")
+	level := fs.String("log-level", "info", "least important log records written: debug, info, warn or error")
+	fs.BoolVar(&cfg.checkLocal, "check-local", false, "check SPF, DKIM and DMARC for clients on loopback too (default: they are this machine, and trusted)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: every setting is a flag", fs.Arg(0))
+	}
+	cfg.domains = splitList(*domains)
+	if len(cfg.domains) == 0 {
+		return nil, errors.New("-domain is required: the domains to receive mail for, such as -domain example.com")
+	}
+	cfg.users = splitList(*users)
+	if err := cfg.level.UnmarshalText([]byte(*level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", *level)
+	}
+	if cfg.maxSize <= 0 {
+		return nil, fmt.Errorf("-max-size %d: must be a positive number of bytes", cfg.maxSize)
+	}
+	if cfg.idle <= 0 {
+		return nil, fmt.Errorf("-idle-timeout %v: must be positive", cfg.idle)
+	}
+	if cfg.maxPerIP < 0 {
+		return nil, fmt.Errorf("-max-conn-per-ip %d: must not be negative", cfg.maxPerIP)
+	}
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return nil, errors.New("-tls-cert and -tls-key go together: give both or neither")
+	}
+	if cfg.hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("cannot tell this machine's host name (%v): give -hostname", err)
+		}
+		cfg.hostname = h
+	}
+	return cfg, nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var list []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			list = append(list, item)
+		}
+	}
+	return list
+}
+
+// newServer composes the server that cfg describes.
+func newServer(cfg *config, log *slog.Logger) (*smtpd.Server, error) {
+	boxes := &store.Mailboxes{Root: cfg.maildir, Domains: cfg.domains, Users: cfg.users}
+	// Mailboxes checks its Domains and Users at first use: use it now, so
+	// that a bad -domain or -users stops the program before it listens.
+	if _, err := boxes.Mailbox("postmaster@" + cfg.domains[0]); err != nil {
+		return nil, fmt.Errorf("-domain %q, -users %q: %w", strings.Join(cfg.domains, ","), strings.Join(cfg.users, ","), err)
+	}
+	spool := filepath.Join(cfg.maildir, spoolDir)
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		return nil, fmt.Errorf("-maildir %q: %w", cfg.maildir, err)
+	}
+
+	var tlsConfig *tls.Config
+	if cfg.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("-tls-cert %q, -tls-key %q: %w", cfg.tlsCert, cfg.tlsKey, err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	var resolver dnsx.Resolver
+	if cfg.dns != "" {
+		resolver = dnsx.NewCache(dnsx.NewResolver(cfg.dns), 0)
+	} else {
+		resolver = dnsx.NewCache(dnsx.FixedTTL(net.DefaultResolver, systemTTL), 0)
+	}
+	checker := &auth.Checker{Resolver: resolver, Logger: log, SpoolDir: spool}
+	trust := &localTrust{trustLoopback: !cfg.checkLocal, authservID: cfg.hostname, log: log}
+
+	return &smtpd.Server{
+		Addr:                cfg.listen,
+		Hostname:            cfg.hostname,
+		TLSConfig:           tlsConfig,
+		MaxMessageBytes:     cfg.maxSize,
+		ReadTimeout:         cfg.idle,
+		MaxConnectionsPerIP: cfg.maxPerIP,
+		Mail:                trust.mail(checker.MailHandler(nil)),
+		Rcpt:                smtpd.AcceptDomains(cfg.domains...).Then(boxes),
+		Data:                smtpd.Chain(store.Handler(boxes), trust.middleware(checker.Middleware(cfg.hostname))),
+		Logger:              log,
+	}, nil
+}
+
+// localTrust sends the mail of loopback clients past the SPF, DKIM and DMARC
+// checks (see the package comment), annotating it "none".
+type localTrust struct {
+	trustLoopback bool // false with -check-local
+	authservID    string
+	log           *slog.Logger
+}
+
+// trusted reports whether env's client is trusted, unchecked.
+func (t *localTrust) trusted(env *smtpd.Envelope) bool {
+	return t.trustLoopback && env.Conn != nil && env.Conn.RemoteAddr.Addr().Unmap().IsLoopback()
+}
+
+// mail runs checked, the SPF check at MAIL FROM, for untrusted clients only.
+func (t *localTrust) mail(checked smtpd.MailHandler) smtpd.MailHandler {
+	return smtpd.MailFunc(func(ctx context.Context, env *smtpd.Envelope) error {
+		if t.trusted(env) {
+			return nil
+		}
+		return checked.Mail(ctx, env)
+	})
+}
+
+// middleware runs checked, the auth middleware, for untrusted clients and
+// annotate for trusted ones.
+func (t *localTrust) middleware(checked smtpd.Middleware) smtpd.Middleware {
+	return func(next smtpd.DataHandler) smtpd.DataHandler {
+		withChecks := checked(next)
+		return smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
+			if !t.trusted(env) {
+				return withChecks.Data(ctx, env, r)
+			}
+			return t.annotate(ctx, env, r, next)
+		})
+	}
+}
+
+// annotate passes the message of a trusted client on to next with an
+// Authentication-Results field that says no check was made, after
+// removing those that claim our authserv-id (RFC 8601 §5). It reads the
+// header into memory, at most auth.DefaultMaxHeaderBytes of it, and streams
+// the body.
+func (t *localTrust) annotate(ctx context.Context, env *smtpd.Envelope, r io.Reader, next smtpd.DataHandler) error {
+	src := &errReader{r: r}
+	limited := &io.LimitedReader{R: src, N: auth.DefaultMaxHeaderBytes + 1}
+	br := bufio.NewReaderSize(limited, 4096)
+	h, err := textproto.ReadHeader(br)
+	switch {
+	case src.err != nil:
+		return src.err // the DATA reader's own reply, such as 552
+	case err != nil && limited.N <= 0:
+		refusal := *auth.ErrHeaderRefused
+		refusal.Err = fmt.Errorf("%w: more than %d bytes", auth.ErrHeaderTooLarge, auth.DefaultMaxHeaderBytes)
+		return &refusal
+	case err != nil:
+		refusal := *auth.ErrHeaderRefused
+		refusal.Err = fmt.Errorf("%w: %v", auth.ErrMalformedHeader, err)
+		return &refusal
+	}
+	fields := h.FieldsByKey("Authentication-Results")
+	for fields.Next() {
+		if strings.EqualFold(auth.AuthservID(fields.Value()), t.authservID) {
+			fields.Del()
+		}
+	}
+	h.AddRaw([]byte("Authentication-Results: " + t.authservID + "; none\r\n"))
+	var head bytes.Buffer
+	if err := textproto.WriteHeader(&head, h); err != nil {
+		return fmt.Errorf("writing the header of %s: %w", env.ID, err)
+	}
+	var conn string
+	if env.Conn != nil {
+		conn = env.Conn.ID
+	}
+	t.log.LogAttrs(ctx, slog.LevelInfo, "message not checked: local client",
+		slog.String("conn", conn),
+		slog.String("env", env.ID),
+		slog.String("from", env.From),
+		slog.String("verdict", string(auth.Deliver)),
+	)
+	// The body: what br holds, the rest of the header limit, then r.
+	return next.Data(ctx, env, io.MultiReader(&head, br, r))
+}
+
+// errReader remembers the error of the reader it wraps, other than io.EOF,
+// so that a refusal by the DATA reader is told apart from a bad header.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
