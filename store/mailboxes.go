@@ -99,6 +99,9 @@ func (m *Mailboxes) init() error {
 // and the sender learns at RCPT time. Real mailbox names fit; quoted local
 // parts and internationalised addresses (RFC 6531) do not, for now.
 //
+// No name this maps to starts with '.', so Root may hold dot-directories
+// for other uses (a spool, say) that no recipient can reach.
+//
 // A bare "postmaster" with no domain (RFC 5321 §4.5.1) goes to the first of
 // Domains, and is refused when Domains is empty.
 func (m *Mailboxes) Mailbox(addr string) (string, error) {
