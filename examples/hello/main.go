@@ -32,9 +32,11 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:2525", "address to listen on")
 	domain := flag.String("domain", "example.com", "the domain to accept mail for")
+	var level slog.Level
+	flag.TextVar(&level, "log-level", slog.LevelInfo, "least level logged: debug, info, warn or error")
 	flag.Parse()
 
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	srv := &smtpd.Server{
 		Addr:   *listen,
 		Logger: log,
