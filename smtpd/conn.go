@@ -571,8 +571,30 @@ func (c *conn) closeWith(e *Error, cause error) {
 	if e.Code >= 400 {
 		c.logRefusal(formatReply(e), cause)
 	}
-	c.send(formatReply(e))
+	if c.send(formatReply(e)) && e.Code >= 400 {
+		c.linger()
+	}
 	c.Close()
+}
+
+// Bounds of linger.
+const (
+	lingerTime  = time.Second
+	lingerBytes = 64 << 10
+)
+
+// linger half-closes the connection after a last reply and reads what the
+// client is still sending, for a short while, before the close. A client
+// cut off in mid-stream would otherwise get a reset as its next bytes
+// arrive, and a reset can destroy the reply it has not read yet.
+func (c *conn) linger() {
+	tc, ok := c.tcp.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	tc.CloseWrite()
+	tc.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, tc, lingerBytes)
 }
 
 // send writes to the client under the write timeout. A failed write ends
