@@ -54,10 +54,17 @@ func naiveDeliver(dir string, seq uint64, r io.Reader) error {
 // order rotates, so that all writers meet the same state of a shared, noisy
 // machine; it reports msgs/s and CPU µs/msg (the whole process's user+system
 // time) and directory fsyncs per message per writer, and the ratio of
-// Maildir's rate to the naive one (Maildir/naive). Files
-// go under os.TempDir() and are removed only at the end, since deleting
-// files makes the next creations slow on some file systems (ext4 without a
-// journal skips recently deleted inodes one by one).
+// Maildir's rate to the naive one (Maildir/naive). Files go under
+// os.TempDir() (set TMPDIR to measure another disk) and are removed only at
+// the end of each benchmark.
+//
+// Creating the file is most of the cost on ext4 without a journal (as on
+// the development VM): the inode allocator skips, one by one, every inode
+// freed in the last 1 to 6 minutes in the block group of the directory
+// (recently_deleted in the kernel's perf profile), so a directory whose
+// group has seen many deletions (/tmp on a machine running tests) pays
+// about 0.7 ms per file, a fresh one about 0.1 ms. Compare writers within
+// one run, never runs with each other.
 func BenchmarkDeliver(b *testing.B) {
 	const conc, rounds = 10, 5
 	type writerFn func(ctx context.Context, dir string, seq uint64, r io.Reader) error
