@@ -31,3 +31,11 @@ func (f DeliverFunc) Deliver(ctx context.Context, env *smtpd.Envelope, r io.Read
 // Handler returns an smtpd.DataHandler that delivers each message to s, so
 // that the server answers 250 only once s has stored it.
 func Handler(s Store) smtpd.DataHandler { return smtpd.DataFunc(s.Deliver) }
+
+// The types of this package satisfy the interfaces they are meant for.
+var (
+	_ Store             = (*Maildir)(nil)
+	_ Store             = (*Mailboxes)(nil)
+	_ Store             = DeliverFunc(nil)
+	_ smtpd.RcptHandler = (*Mailboxes)(nil)
+)
