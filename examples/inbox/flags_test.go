@@ -1,0 +1,143 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/ownmx/ownmx/dnsx/dnstest"
+	"github.com/ownmx/ownmx/smtpd/smtptest"
+)
+
+// writeCert writes a self-signed certificate for host and its key as PEM
+// files in a temporary directory and returns their paths and a pool that
+// trusts the certificate.
+func writeCert(t *testing.T, host string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: host},
+		DNSNames:              []string{host},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// TestFlagsWired starts the binary with the limits and STARTTLS flags set
+// and checks that each one acts.
+func TestFlagsWired(t *testing.T) {
+	dns := dnstest.NewServer(t, testZone())
+	root := filepath.Join(t.TempDir(), "mail")
+	certFile, keyFile, pool := writeCert(t, "mx.inbox.test")
+	s := start(t, "-domain", "inbox.test", "-maildir", root, "-dns", dns.Addr, "-check-local",
+		"-hostname", "mx.inbox.test", "-tls-cert", certFile, "-tls-key", keyFile,
+		"-max-size", "4096", "-idle-timeout", "300ms", "-max-conn-per-ip", "2", "-log-level", "debug")
+
+	t.Run("STARTTLS", func(t *testing.T) {
+		c, err := smtp.DialStartTLS(s.addr, &tls.Config{RootCAs: pool, ServerName: "mx.inbox.test"})
+		if err != nil {
+			t.Fatalf("STARTTLS: %v", err)
+		}
+		defer c.Close()
+		msg := message("alice@good.example.org", "over-tls", body)
+		if err := send(c, "alice@good.example.org", "bob@inbox.test", msg); err != nil {
+			t.Fatalf("send over TLS: %v", err)
+		}
+		stored := find(t, filepath.Join(root, "inbox.test", "bob", "new"), "over-tls@")
+		added, err := splitAdded(stored, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(added, "by mx.inbox.test with ESMTPS (TLS ") {
+			t.Errorf("Received does not say TLS:\n%s", added)
+		}
+	})
+
+	t.Run("max-size", func(t *testing.T) {
+		c := dial(t, s.addr)
+		if size, ok := c.MaxMessageSize(); !ok || size != 4096 {
+			t.Errorf("SIZE advertised %d (%v), want 4096", size, ok)
+		}
+		msg := message("alice@good.example.org", "too-big", strings.Repeat("0123456789abcdef\r\n", 300))
+		wantCode(t, "DATA of a message over -max-size", send(c, "alice@good.example.org", "bob@inbox.test", msg), 552, "5.3.4")
+	})
+
+	t.Run("idle-timeout", func(t *testing.T) {
+		c := smtptest.Dial(t, s.addr)
+		if r, err := c.ReadReply(); err != nil || r.Code != 220 {
+			t.Fatalf("greeting %v, %v", r, err)
+		}
+		// Send half a command line and nothing more: the server gives up
+		// on it after -idle-timeout, long before the client's 10 s.
+		if err := c.WriteRaw("EHLO client"); err != nil {
+			t.Fatal(err)
+		}
+		r, err := c.ReadReply()
+		if err != nil || r.Code != 421 {
+			t.Fatalf("after an idle half line: %v, %v; want 421", r, err)
+		}
+	})
+
+	t.Run("max-conn-per-ip", func(t *testing.T) {
+		var replies []int
+		for range 3 {
+			conn, err := net.Dial("tcp", s.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			r, err := smtptest.NewClient(t, conn).ReadReply()
+			if err != nil {
+				t.Fatal(err)
+			}
+			replies = append(replies, r.Code)
+		}
+		if replies[0] != 220 || replies[1] != 220 || replies[2] != 421 {
+			t.Errorf("greetings of three connections %v, want [220 220 421]", replies)
+		}
+	})
+}
