@@ -15,8 +15,10 @@
 // (peak resident set) from /proc/PID/status before stopping it with
 // SIGTERM.
 //
-// It prints one line of key=value pairs, peak_rss_kib among them, and
-// exits 1 if a message failed. All traffic stays on 127.0.0.1; the Maildir
+// -per-conn M sends M messages one after the other on each connection, and
+// -check-local=false runs the inbox as a newcomer does, trusting loopback,
+// for comparisons. It prints one line of key=value pairs, peak_rss_kib and
+// msgs_per_s among them, and exits 1 if a message failed. All traffic stays on 127.0.0.1; the Maildir
 // is a temporary directory removed at the end.
 package main
 
@@ -66,7 +68,9 @@ func main() {
 
 func run() error {
 	inbox := flag.String("inbox", "", "path of the built examples/inbox `binary` (required)")
-	n := flag.Int("n", 50, "number of messages, all sent at once over their own connections")
+	n := flag.Int("n", 50, "number of connections, all opened at once")
+	perConn := flag.Int("per-conn", 1, "messages sent one after the other on each connection")
+	checkLocal := flag.Bool("check-local", true, "run the inbox with -check-local, so that SPF, DKIM and DMARC run for this load on loopback")
 	size := flag.Int64("size", 10<<20, "size of each message in `bytes`")
 	timeout := flag.Duration("timeout", 5*time.Minute, "bound on the whole run")
 	verbose := flag.Bool("v", false, "copy the server's log to stderr")
@@ -76,6 +80,9 @@ func run() error {
 	}
 	if *n < 1 || *n > 1000 {
 		return fmt.Errorf("-n %d: want 1 to 1000", *n)
+	}
+	if *perConn < 1 || *perConn > 100000 {
+		return fmt.Errorf("-per-conn %d: want 1 to 100000", *perConn)
 	}
 	if *size < 1024 {
 		return fmt.Errorf("-size %d: want at least 1024", *size)
@@ -94,7 +101,7 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 
-	srv, err := startInbox(ctx, *inbox, dir, dns.Addr, *verbose)
+	srv, err := startInbox(ctx, *inbox, dir, dns.Addr, *checkLocal, *verbose)
 	if err != nil {
 		return err
 	}
@@ -104,7 +111,7 @@ func run() error {
 	errs := make([]error, *n)
 	var wg sync.WaitGroup
 	for i := range *n {
-		wg.Go(func() { errs[i] = send(ctx, srv.addr, i, *size) })
+		wg.Go(func() { errs[i] = send(ctx, srv.addr, i, *perConn, *size) })
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -130,13 +137,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("messages=%d size=%d sent_ok=%d landed=%d elapsed=%.2fs peak_rss_kib=%d rss_after_kib=%d\n",
-		*n, *size, *n-failed, landed, elapsed.Seconds(), hwm, rss)
+	total := *n * *perConn
+	fmt.Printf("connections=%d per_conn=%d size=%d check_local=%v conns_ok=%d landed=%d elapsed=%.2fs msgs_per_s=%.0f peak_rss_kib=%d rss_after_kib=%d\n",
+		*n, *perConn, *size, *checkLocal, *n-failed, landed, elapsed.Seconds(), float64(landed)/elapsed.Seconds(), hwm, rss)
 	if failed > 0 {
-		return fmt.Errorf("%d of %d messages failed, the first with: %w", failed, *n, first)
+		return fmt.Errorf("%d of %d connections failed, the first with: %w", failed, *n, first)
 	}
-	if landed != *n {
-		return fmt.Errorf("%d messages answered 250 but %d files are in new/", *n, landed)
+	if landed != total {
+		return fmt.Errorf("%d messages answered 250 but %d files are in new/", total, landed)
 	}
 	return nil
 }
@@ -156,9 +164,13 @@ var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
 // startInbox starts the binary on a free port of 127.0.0.1 and returns once
 // its log says it listens.
-func startInbox(ctx context.Context, bin, dir, dnsAddr string, verbose bool) (*inbox, error) {
-	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-domain", "inbox.example", "-maildir", dir,
-		"-dns", dnsAddr, "-check-local", "-hostname", "mx.inbox.example")
+func startInbox(ctx context.Context, bin, dir, dnsAddr string, checkLocal, verbose bool) (*inbox, error) {
+	args := []string{"-listen", "127.0.0.1:0", "-domain", "inbox.example", "-maildir", dir,
+		"-dns", dnsAddr, "-hostname", "mx.inbox.example"}
+	if checkLocal {
+		args = append(args, "-check-local")
+	}
+	cmd := exec.Command(bin, args...)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -227,34 +239,36 @@ func (s *inbox) stop() error {
 	return nil
 }
 
-// send delivers message i of size bytes over its own connection.
-func send(ctx context.Context, addr string, i int, size int64) error {
+// send delivers perConn messages of size bytes over connection i.
+func send(ctx context.Context, addr string, i, perConn int, size int64) error {
 	c, err := smtp.Dial(addr)
 	if err != nil {
-		return fmt.Errorf("message %d: %w", i, err)
+		return fmt.Errorf("connection %d: %w", i, err)
 	}
 	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		c.CommandTimeout, c.SubmissionTimeout = time.Until(dl), time.Until(dl)
 	}
 	if err := c.Hello("load.example"); err != nil {
-		return fmt.Errorf("message %d: EHLO: %w", i, err)
+		return fmt.Errorf("connection %d: EHLO: %w", i, err)
 	}
-	if err := c.Mail(from, &smtp.MailOptions{Size: size}); err != nil {
-		return fmt.Errorf("message %d: MAIL: %w", i, err)
-	}
-	if err := c.Rcpt(to, nil); err != nil {
-		return fmt.Errorf("message %d: RCPT: %w", i, err)
-	}
-	w, err := c.Data()
-	if err != nil {
-		return fmt.Errorf("message %d: DATA: %w", i, err)
-	}
-	if _, err := io.Copy(w, newMessage(i, size)); err != nil {
-		return fmt.Errorf("message %d: sending: %w", i, err)
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("message %d: end of DATA: %w", i, err)
+	for j := range perConn {
+		if err := c.Mail(from, &smtp.MailOptions{Size: size}); err != nil {
+			return fmt.Errorf("connection %d, message %d: MAIL: %w", i, j, err)
+		}
+		if err := c.Rcpt(to, nil); err != nil {
+			return fmt.Errorf("connection %d, message %d: RCPT: %w", i, j, err)
+		}
+		w, err := c.Data()
+		if err != nil {
+			return fmt.Errorf("connection %d, message %d: DATA: %w", i, j, err)
+		}
+		if _, err := io.Copy(w, newMessage(i*perConn+j, size)); err != nil {
+			return fmt.Errorf("connection %d, message %d: sending: %w", i, j, err)
+		}
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("connection %d, message %d: end of DATA: %w", i, j, err)
+		}
 	}
 	return c.Quit()
 }
