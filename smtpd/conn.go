@@ -83,6 +83,7 @@ type conn struct {
 	pendingRcpt string    // the RCPT address handed to go-smtp
 	lastVerb    string    // the command go-smtp is answering
 	synthEnd    bool      // go-smtp is to read an empty message next
+	out         string    // what go-smtp is yet to read of the line it was given
 	reply       []byte    // the reply go-smtp is writing
 	replyErr    error     // the cause of the refusal go-smtp is writing, for the log
 	dataReply   *Error    // the reply to DATA, for go-smtp to write
@@ -159,15 +160,22 @@ func (c *conn) idle() bool { return !c.inData && c.env == nil }
 
 // Read gives go-smtp the next command that passed the checks, one per call.
 func (c *conn) Read(p []byte) (int, error) {
-	if c.synthEnd {
-		c.synthEnd = false
-		return copy(p, ".\r\n"), nil
+	if c.out == "" {
+		switch {
+		case c.synthEnd:
+			c.synthEnd = false
+			c.out = ".\r\n"
+		default:
+			line, err := c.nextCommand()
+			if err != nil {
+				return 0, err
+			}
+			c.out = line
+		}
 	}
-	line, err := c.nextCommand()
-	if err != nil {
-		return 0, err
-	}
-	return copy(p, line), nil
+	n := copy(p, c.out)
+	c.out = c.out[n:]
+	return n, nil
 }
 
 // Write takes go-smtp's output: the greeting, then one reply line per call.
@@ -181,10 +189,21 @@ func (c *conn) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	c.reply = append(c.reply, p...)
-	if len(p) >= 4 && p[3] != '-' {
+	if finalLine(c.reply) {
 		c.flushReply()
 	}
 	return len(p), nil
+}
+
+// finalLine reports whether reply ends with the last line of a reply:
+// "250 text\r\n" rather than "250-text\r\n".
+func finalLine(reply []byte) bool {
+	n := len(reply)
+	if n == 0 || reply[n-1] != '\n' {
+		return false
+	}
+	line := reply[bytes.LastIndexByte(reply[:n-1], '\n')+1:]
+	return len(line) < 4 || line[3] != '-'
 }
 
 // Close closes the connection; it may be called from any goroutine.
