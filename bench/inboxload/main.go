@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command inboxload measures the peak memory of examples/inbox under a
 // burst of large messages. bench/inbox-memory.sh builds both programs and
 // runs it; by hand:
@@ -176,6 +178,8 @@ func startInbox(ctx context.Context, bin, dir, dnsAddr string, checkLocal, verbo
 		return nil, err
 	}
 	cmd.Stderr = pw
+	// If this program dies, the kernel ends the inbox too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()

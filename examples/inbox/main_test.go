@@ -138,6 +138,7 @@ func start(t *testing.T, args ...string) *server {
 		t.Fatal(err)
 	}
 	cmd.Stderr = pw
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
