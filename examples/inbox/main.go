@@ -17,10 +17,14 @@
 //
 //	mutt -f ./mail/example.com/me
 //
-// or serve it over IMAP with Dovecot, pointing it at the Maildirs with this
-// line in its configuration (%n is the local part, %d the domain):
+// or serve it over IMAP with Dovecot (2.3), pointing it at the Maildirs with
+// this line in its configuration (%d is the domain and %n the local part of
+// the IMAP login, me@example.com):
 //
 //	mail_location = maildir:/path/to/mail/%d/%n
+//
+// The files belong to the user that runs inbox, with mode 0700 folders:
+// give Dovecot's userdb that user's uid (or run inbox as the mail user).
 //
 // Mail that the sender domain's DMARC policy puts in quarantine goes to the
 // mailbox's Junk folder, ./mail/example.com/me/.Junk/new/, which Dovecot
