@@ -364,6 +364,11 @@ func (t *localTrust) annotate(ctx context.Context, env *smtpd.Envelope, r io.Rea
 	if err := textproto.WriteHeader(&head, h); err != nil {
 		return fmt.Errorf("writing the header of %s: %w", env.ID, err)
 	}
+	// A message that is all header, without the empty line that starts a
+	// body, stays so: WriteHeader's final empty line is dropped.
+	if _, err := br.Peek(1); err == io.EOF && limited.N > 0 && !bytes.HasSuffix(src.tail(), []byte("\r\n\r\n")) {
+		head.Truncate(head.Len() - len("\r\n"))
+	}
 	var conn string
 	if env.Conn != nil {
 		conn = env.Conn.ID
@@ -379,10 +384,13 @@ func (t *localTrust) annotate(ctx context.Context, env *smtpd.Envelope, r io.Rea
 }
 
 // errReader remembers the error of the reader it wraps, other than io.EOF,
-// so that a refusal by the DATA reader is told apart from a bad header.
+// so that a refusal by the DATA reader is told apart from a bad header,
+// and the last bytes read.
 type errReader struct {
-	r   io.Reader
-	err error
+	r    io.Reader
+	err  error
+	last [4]byte
+	n    int // bytes read, up to len(last)
 }
 
 func (e *errReader) Read(p []byte) (int, error) {
@@ -390,5 +398,13 @@ func (e *errReader) Read(p []byte) (int, error) {
 	if err != nil && err != io.EOF {
 		e.err = err
 	}
+	for _, c := range p[max(0, n-len(e.last)):n] {
+		copy(e.last[:], e.last[1:])
+		e.last[len(e.last)-1] = c
+		e.n = min(e.n+1, len(e.last))
+	}
 	return n, err
 }
+
+// tail returns the last bytes read, at most four.
+func (e *errReader) tail() []byte { return e.last[len(e.last)-e.n:] }

@@ -529,6 +529,25 @@ func TestLoopbackTrusted(t *testing.T) {
 	if s.waitLog(regexp.MustCompile(`msg="message not checked: local client" .*from=mallory@rej\.example\.org verdict=deliver`), 10*time.Second) == nil {
 		t.Errorf("no log line for the unchecked message")
 	}
+
+	// The header is parsed and written again: the bytes stay as sent at
+	// the edges of the header too.
+	for _, tc := range []struct{ name, msg string }{
+		{"header only", "From: <a@example.net>\r\nSubject: edge-1\r\n"},
+		{"empty body", "From: <a@example.net>\r\nSubject: edge-2\r\n\r\n"},
+		{"folded field", "From: <a@example.net>\r\nSubject: edge-3\r\n folded\r\n\r\nbody\r\n"},
+	} {
+		if err := send(dial(t, s.addr), "a@example.net", "edge@inbox.test", tc.msg); err != nil {
+			t.Fatalf("%s: send: %v", tc.name, err)
+		}
+		_, subject, _ := strings.Cut(tc.msg, "Subject: ")
+		stored := find(t, filepath.Join(root, "inbox.test", "edge", "new"), subject[:len("edge-1")])
+		if _, err := splitAdded(stored, tc.msg); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	err = send(dial(t, s.addr), "a@example.net", "edge@inbox.test", "no header, just text\r\n")
+	wantCode(t, "a message without a header", err, 554, "5.6.0")
 }
 
 // TestShutdown sends SIGTERM while a message is half sent: the
