@@ -7,7 +7,8 @@
 //
 //	go run ./examples/inbox -domain example.com
 //
-// and send it a message from another terminal:
+// and send it a message from another terminal with swaks (apt-get install
+// swaks, brew install swaks):
 //
 //	swaks --server 127.0.0.1:2525 --to me@example.com
 //
@@ -31,12 +32,18 @@
 // shows as "Junk". Mail that its policy rejects is refused with 550 5.7.1 and
 // never written; a DNS failure that leaves the verdict open is answered 451,
 // so the sender tries again later. Each message gets one log line with its
-// verdict. -users me,you accepts only those local parts (and postmaster,
+// verdict (spf, dkim, dmarc, policy, verdict), and one more with its size
+// when it is accepted; bodies are never logged. -users me,you accepts only those local parts (and postmaster,
 // always); by default every address at the domains is a mailbox. Plus
 // addresses (me+shop@) land in the mailbox without the tag.
 //
+// Besides the Maildirs, -maildir holds .spool, where messages too large for
+// memory wait while they are checked: on the same disk as the mail, as files
+// without a name, so it always looks empty.
+//
 // To receive real mail, point your domain's MX record at the machine and
-// listen on port 25 (examples/dnscheck says what to publish):
+// listen on port 25, which takes root or CAP_NET_BIND_SERVICE
+// (examples/dnscheck says what to publish):
 //
 //	inbox -listen :25 -domain example.com -hostname mx.example.com \
 //		-maildir /var/mail/ownmx -tls-cert cert.pem -tls-key key.pem
