@@ -30,9 +30,10 @@ import (
 // inboxBin is the inbox binary that TestMain builds for the tests to run.
 var inboxBin string
 
-// TestMain builds the program once into a temporary directory, runs the
-// tests, removes the directory, and fails the run if a test left a
-// goroutine behind.
+// TestMain builds the program once into a temporary directory (with the
+// race detector when the tests have it, so that the servers they run
+// report races too), runs the tests, removes the directory, and fails the
+// run if a test left a goroutine behind.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "inbox-test-")
 	if err != nil {
@@ -40,7 +41,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	inboxBin = filepath.Join(dir, "inbox")
-	if out, err := exec.Command("go", "build", "-o", inboxBin, ".").CombinedOutput(); err != nil {
+	build := []string{"build", "-o", inboxBin}
+	if raceBuild {
+		build = append(build, "-race")
+	}
+	if out, err := exec.Command("go", append(build, ".")...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "go build ./examples/inbox: %v\n%s", err, out)
 		os.RemoveAll(dir)
 		os.Exit(1)
@@ -166,6 +171,9 @@ func start(t *testing.T, args ...string) *server {
 	}()
 	t.Cleanup(func() {
 		s.kill()
+		if strings.Contains(s.log(), "WARNING: DATA RACE") {
+			t.Errorf("the inbox reported a data race")
+		}
 		if t.Failed() {
 			t.Logf("inbox %v log:\n%s", args, s.log())
 		}
