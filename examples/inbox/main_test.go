@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -438,13 +439,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("swaks", func(t *testing.T) {
-		swaks, err := exec.LookPath("swaks")
-		if err != nil {
-			if os.Getenv("CI") == "" {
-				t.Skip("swaks is not installed (bash .ci/run installs it)")
-			}
-			t.Fatalf("swaks is not installed in CI: %v", err)
-		}
+		swaks := lookSwaks(t)
 		// swaks ends the data with CRLF "." CRLF after the file's last
 		// byte, adding a CRLF of its own: the file ends without one.
 		sent := message("carol@good.example.org", "via-swaks", body)
@@ -556,6 +551,51 @@ func TestLoopbackTrusted(t *testing.T) {
 	}
 	err = send(dial(t, s.addr), "a@example.net", "edge@inbox.test", "no header, just text\r\n")
 	wantCode(t, "a message without a header", err, 554, "5.6.0")
+}
+
+// lookSwaks returns swaks's path, skipping the test where it is missing
+// outside CI and failing it in CI, where .ci/run installs it.
+func lookSwaks(t *testing.T) string {
+	t.Helper()
+	swaks, err := exec.LookPath("swaks")
+	if err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skip("swaks is not installed (bash .ci/run installs it)")
+		}
+		t.Fatalf("swaks is not installed in CI: %v", err)
+	}
+	return swaks
+}
+
+// TestNewcomer runs the package comment's two commands, the server with
+// only -domain (and its Maildir in a temporary directory) and swaks with
+// only --server and --to, on a machine whose DNS does not answer: -dns
+// names a port where nothing listens. The message lands.
+func TestNewcomer(t *testing.T) {
+	swaks := lookSwaks(t)
+	deadDNS := func() string {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	}()
+	dir := t.TempDir()
+	s := start(t, "-domain", "example.com", "-maildir", filepath.Join(dir, "mail"), "-dns", deadDNS)
+	out, err := exec.Command(swaks, "--server", s.addr, "--to", "me@example.com", "--timeout", "20").CombinedOutput()
+	if err != nil {
+		t.Fatalf("swaks: %v\n%s", err, out)
+	}
+	msgs := files(t, filepath.Join(dir, "mail", "example.com", "me", "new"))
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages in mail/example.com/me/new, want 1; swaks said:\n%s", len(msgs), out)
+	}
+	for _, b := range msgs {
+		if !bytes.Contains(b, []byte("\r\nX-Mailer: swaks")) || !bytes.HasPrefix(b, []byte("Authentication-Results: ")) {
+			t.Errorf("stored message is not swaks's with our fields:\n%s", b)
+		}
+	}
 }
 
 // TestShutdown sends SIGTERM while a message is half sent: the
