@@ -67,17 +67,18 @@ func writeCert(t *testing.T, host string) (certFile, keyFile string, pool *x509.
 	return certFile, keyFile, pool
 }
 
-// TestFlagsWired starts the binary with the limits and STARTTLS flags set
-// and checks that each one acts.
+// TestFlagsWired starts the binary with the limits and STARTTLS flags set,
+// one server per flag so that one limit does not meet another's test, and
+// checks that each one acts.
 func TestFlagsWired(t *testing.T) {
 	dns := dnstest.NewServer(t, testZone())
 	root := filepath.Join(t.TempDir(), "mail")
-	certFile, keyFile, pool := writeCert(t, "mx.inbox.test")
-	s := start(t, "-domain", "inbox.test", "-maildir", root, "-dns", dns.Addr, "-check-local",
-		"-hostname", "mx.inbox.test", "-tls-cert", certFile, "-tls-key", keyFile,
-		"-max-size", "4096", "-idle-timeout", "300ms", "-max-conn-per-ip", "2", "-log-level", "debug")
+	base := []string{"-domain", "inbox.test", "-maildir", root, "-dns", dns.Addr, "-check-local",
+		"-hostname", "mx.inbox.test", "-log-level", "debug"}
 
 	t.Run("STARTTLS", func(t *testing.T) {
+		certFile, keyFile, pool := writeCert(t, "mx.inbox.test")
+		s := start(t, append(base, "-tls-cert", certFile, "-tls-key", keyFile)...)
 		c, err := smtp.DialStartTLS(s.addr, &tls.Config{RootCAs: pool, ServerName: "mx.inbox.test"})
 		if err != nil {
 			t.Fatalf("STARTTLS: %v", err)
@@ -98,6 +99,7 @@ func TestFlagsWired(t *testing.T) {
 	})
 
 	t.Run("max-size", func(t *testing.T) {
+		s := start(t, append(base, "-max-size", "4096")...)
 		c := dial(t, s.addr)
 		if size, ok := c.MaxMessageSize(); !ok || size != 4096 {
 			t.Errorf("SIZE advertised %d (%v), want 4096", size, ok)
@@ -107,6 +109,7 @@ func TestFlagsWired(t *testing.T) {
 	})
 
 	t.Run("idle-timeout", func(t *testing.T) {
+		s := start(t, append(base, "-idle-timeout", "300ms")...)
 		c := smtptest.Dial(t, s.addr)
 		if r, err := c.ReadReply(); err != nil || r.Code != 220 {
 			t.Fatalf("greeting %v, %v", r, err)
@@ -123,6 +126,7 @@ func TestFlagsWired(t *testing.T) {
 	})
 
 	t.Run("max-conn-per-ip", func(t *testing.T) {
+		s := start(t, append(base, "-max-conn-per-ip", "2")...)
 		var replies []int
 		for range 3 {
 			conn, err := net.Dial("tcp", s.addr)
