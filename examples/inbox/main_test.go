@@ -144,6 +144,10 @@ func start(t *testing.T, args ...string) *server {
 		t.Fatal(err)
 	}
 	cmd.Stderr = pw
+	if raceBuild && os.Getenv("GORACE") == "" {
+		// A race-enabled program sleeps a second at exit by default.
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=50")
+	}
 	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		pr.Close()
@@ -598,51 +602,63 @@ func TestNewcomer(t *testing.T) {
 	}
 }
 
-// TestShutdown sends SIGTERM while a message is half sent: the
-// transaction finishes with 250, the message is stored, the next command
-// is refused and the process exits 0.
+// TestShutdown sends SIGTERM, then SIGINT, while a message is half sent:
+// the transaction finishes with 250, the message is stored, the next
+// command is refused and the process exits 0. A client idle between
+// transactions is let go.
 func TestShutdown(t *testing.T) {
-	dns := dnstest.NewServer(t, testZone())
-	root := filepath.Join(t.TempDir(), "mail")
-	s := start(t, "-domain", "inbox.test", "-maildir", root, "-dns", dns.Addr, "-check-local")
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dns := dnstest.NewServer(t, testZone())
+			root := filepath.Join(t.TempDir(), "mail")
+			s := start(t, "-domain", "inbox.test", "-maildir", root, "-dns", dns.Addr, "-check-local")
 
-	c := dial(t, s.addr)
-	if err := c.Mail("alice@good.example.org", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Rcpt("bob@inbox.test", nil); err != nil {
-		t.Fatal(err)
-	}
-	w, err := c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := message("alice@good.example.org", "in-flight", body)
-	half := len(msg) / 2
-	if _, err := io.WriteString(w, msg[:half]); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if s.waitLog(regexp.MustCompile(`msg="shutting down`), 10*time.Second) == nil {
-		t.Fatal("no shutdown log line after SIGTERM")
-	}
-	if _, err := io.WriteString(w, msg[half:]); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatalf("message in flight at SIGTERM: %v", err)
-	}
-	if err := c.Mail("alice@good.example.org", nil); err == nil {
-		t.Errorf("MAIL after shutdown accepted")
-	}
-	if code := s.wait(30 * time.Second); code != 0 {
-		t.Errorf("exit code %d after SIGTERM, want 0", code)
-	}
-	stored := find(t, filepath.Join(root, "inbox.test", "bob", "new"), "in-flight@")
-	if _, err := splitAdded(stored, msg); err != nil {
-		t.Error(err)
+			idle := dial(t, s.addr)
+			c := dial(t, s.addr)
+			if err := c.Mail("alice@good.example.org", nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Rcpt("bob@inbox.test", nil); err != nil {
+				t.Fatal(err)
+			}
+			w, err := c.Data()
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := message("alice@good.example.org", "in-flight", body)
+			half := len(msg) / 2
+			if _, err := io.WriteString(w, msg[:half]); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if s.waitLog(regexp.MustCompile(`msg="shutting down`), 10*time.Second) == nil {
+				t.Fatalf("no shutdown log line after %v", sig)
+			}
+			if _, err := io.WriteString(w, msg[half:]); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatalf("message in flight at %v: %v", sig, err)
+			}
+			if err := c.Mail("alice@good.example.org", nil); err == nil {
+				t.Errorf("MAIL after shutdown accepted")
+			}
+			if err := idle.Noop(); err == nil {
+				t.Errorf("idle client still served after shutdown")
+			}
+			// The server lingers until its clients hang up after a 421.
+			c.Close()
+			idle.Close()
+			if code := s.wait(30 * time.Second); code != 0 {
+				t.Errorf("exit code %d after %v, want 0", code, sig)
+			}
+			stored := find(t, filepath.Join(root, "inbox.test", "bob", "new"), "in-flight@")
+			if _, err := splitAdded(stored, msg); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }
 
