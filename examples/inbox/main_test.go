@@ -66,7 +66,8 @@ func TestMain(m *testing.M) {
 //   - good.example.org: SPF passes for 127.0.0.1, DMARC p=reject;
 //   - signed.example.org: SPF fails, DKIM key at ed._domainkey, p=reject;
 //   - quar.example.org: SPF fails, p=quarantine;
-//   - rej.example.org: SPF fails, p=reject.
+//   - rej.example.org: SPF fails, p=reject;
+//   - sf.example.org: SPF fails; its DMARC record is made to SERVFAIL.
 const baseZone = `
 $ORIGIN example.org.
 @            300 SOA ns.example.org. hostmaster.example.org. 1 3600 600 86400 300
@@ -78,6 +79,8 @@ quar         300 TXT "v=spf1 -all"
 _dmarc.quar  300 TXT "v=DMARC1; p=quarantine"
 rej          300 TXT "v=spf1 -all"
 _dmarc.rej   300 TXT "v=DMARC1; p=reject"
+sf           300 TXT "v=spf1 -all"
+_dmarc.sf    300 TXT "v=DMARC1; p=none"
 `
 
 // dkimKey signs the messages of signed.example.org.
@@ -483,6 +486,16 @@ func TestEndToEnd(t *testing.T) {
 		}
 		if s.waitLog(regexp.MustCompile(`msg="message authenticated" .*from=mallory@rej\.example\.org .*verdict=reject`), 10*time.Second) == nil {
 			t.Errorf("no log line with the reject verdict")
+		}
+	})
+
+	t.Run("DNS failure defers", func(t *testing.T) {
+		dns.ServFail("_dmarc.sf.example.org")
+		msg := message("alice@sf.example.org", "deferred", body)
+		err := send(dial(t, s.addr), "alice@sf.example.org", "bob@inbox.test", msg)
+		wantCode(t, "DATA while the DMARC record cannot be read", err, 451, "4.7.0")
+		if got := anywhere(t, root, "deferred@"); len(got) != 0 {
+			t.Errorf("deferred message on disk: %v", got)
 		}
 	})
 
