@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/emersion/go-message/textproto"
 
@@ -151,6 +152,11 @@ func (c *Checker) data(ctx context.Context, env *smtpd.Envelope, r io.Reader, ne
 	if err := textproto.WriteHeader(&head, h); err != nil {
 		return err
 	}
+	if !endsInBlankLine(sp, hlen) {
+		// A message that is all header has no empty line after it, and
+		// gets none: WriteHeader's would change the message.
+		head.Truncate(head.Len() - len("\r\n"))
+	}
 	body := io.NewSectionReader(sp, hlen, sp.Size()-hlen)
 	return next.Data(ctx, env, io.MultiReader(&head, body))
 }
@@ -176,4 +182,17 @@ func (c *Checker) log(ctx context.Context, env *smtpd.Envelope, res *Results) {
 		slog.String("policy", res.DMARC.Policy),
 		slog.String("verdict", string(res.Verdict())),
 	)
+}
+
+// endsInBlankLine reports whether the header of the message in r, hlen
+// bytes long, ends with the empty line that separates it from a body.
+func endsInBlankLine(r io.ReaderAt, hlen int64) bool {
+	if hlen < 2 {
+		return false
+	}
+	var b [4]byte
+	start := max(hlen-4, 0)
+	n, _ := r.ReadAt(b[:hlen-start], start)
+	end := string(b[:n])
+	return end == "\r\n" && hlen == 2 || strings.HasSuffix(end, "\r\n\r\n")
 }

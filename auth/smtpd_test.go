@@ -318,3 +318,24 @@ func TestGlueLog(t *testing.T) {
 		t.Errorf("log holds message text:\n%s", out)
 	}
 }
+
+// TestGlueHeaderOnly: a message that is all header, with no empty line
+// after it, is passed on byte for byte after our header.
+func TestGlueHeaderOnly(t *testing.T) {
+	c, _ := newChecker(t)
+	c.AnnotateOnly = true
+	for _, msg := range []string{
+		"From: alice@example.com\r\nSubject: only a header\r\n",
+		"From: alice@example.com\r\nSubject: with an empty body\r\n\r\n",
+		"From: alice@example.com\r\n\r\nbody\r\n",
+	} {
+		err, got := deliver(t, c, envelope(ipX, "mta.example.test", "alice@example.com"), msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ar, rest, ok := strings.Cut(got.msg, "\r\nFrom: ")
+		if !ok || !strings.HasPrefix(ar, "Authentication-Results: mx.ownmx.test;") || "From: "+rest != msg {
+			t.Errorf("passed on %q, want our header then %q", got.msg, msg)
+		}
+	}
+}
