@@ -234,13 +234,7 @@ func TestSessionTimeout(t *testing.T) {
 // session too, and Serve returns ErrServerClosed.
 func TestShutdownFinishesTransactions(t *testing.T) {
 	srv := newUnstartedServer(t, nil).srv
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	addr := l.Addr().String()
+	addr, served := serve(t, srv)
 
 	idle := smtptest.Dial(t, addr)
 	idle.ReadReply()
@@ -288,13 +282,8 @@ func TestShutdownFinishesTransactions(t *testing.T) {
 // Shutdown waiting until its context ends; Close then cuts it.
 func TestShutdownDeadline(t *testing.T) {
 	srv := newUnstartedServer(t, nil).srv
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	c := smtptest.Dial(t, l.Addr().String())
+	addr, served := serve(t, srv)
+	c := smtptest.Dial(t, addr)
 	c.ReadReply()
 	c.Cmd("EHLO client.example.org")
 	c.Cmd("MAIL FROM:<alice@example.org>")
@@ -342,4 +331,18 @@ func TestPanicKeepsServing(t *testing.T) {
 	if n := len(ts.messages()); n != 5 {
 		t.Errorf("%d messages stored, want 5", n)
 	}
+}
+
+// serve runs srv on a loopback port, for tests that stop it themselves;
+// Serve's result arrives on served.
+func serve(t *testing.T, srv *smtpd.Server) (addr string, served <-chan error) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String(), ch
 }
