@@ -20,16 +20,24 @@
 //   - examples holds programs to start from: examples/hello logs each
 //     stage of a session; examples/inbox is a working inbox for a domain.
 //
-// A server for one domain that logs what it receives:
+// An inbox for example.com, composed from the packages (examples/inbox is
+// the whole program):
 //
+//	resolver := dnsx.NewCache(dnsx.NewResolver("127.0.0.53:53"), 0)
+//	checker := &auth.Checker{Resolver: resolver}
+//	boxes := &store.Mailboxes{Root: "/var/mail/ownmx", Domains: []string{"example.com"}}
 //	srv := &smtpd.Server{
-//		Addr: ":25",
-//		Rcpt: smtpd.AcceptDomains("example.com"),
-//		Data: smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
-//			n, err := io.Copy(io.Discard, r)
-//			log.Printf("%s: %d bytes from %s to %v", env.ID, n, env.From, env.Rcpt)
-//			return err
-//		}),
+//		Addr:     ":25",
+//		Hostname: "mx.example.com",
+//		Mail:     checker.MailHandler(nil),                       // SPF at MAIL FROM
+//		Rcpt:     smtpd.AcceptDomains("example.com").Then(boxes), // no relaying, known mailboxes
+//		Data:     smtpd.Chain(store.Handler(boxes), checker.Middleware("mx.example.com")),
 //	}
 //	log.Fatal(srv.ListenAndServe())
+//
+// The Data chain spools each message once, checks DKIM and DMARC, adds an
+// Authentication-Results header, refuses (550) or defers (451) when the
+// sender domain's policy says so, and otherwise hands the message to the
+// Maildir of each recipient (to its Junk folder under p=quarantine); the
+// client hears 250 only once every copy is on disk.
 package ownmx
