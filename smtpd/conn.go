@@ -724,7 +724,7 @@ func (c *conn) Data(io.Reader) error {
 	defer func() { c.inData = false }()
 
 	dr := newDataReader(c.br, c.srv.maxMessageBytes(), c.srv.maxReceivedHeaders())
-	msg := io.MultiReader(strings.NewReader(receivedHeader(c.srv.hostname(), env, now)), dr)
+	msg := &messageReader{head: receivedHeader(c.srv.hostname(), env, now), dr: dr}
 	herr := c.call(func() error { return c.srv.Data.Data(c.ctx, env, msg) })
 	if c.closing {
 		return herr

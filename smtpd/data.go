@@ -186,3 +186,22 @@ func hasPrefixFold(b []byte, prefix string) bool {
 	}
 	return true
 }
+
+// messageReader is what the Data handler reads: the Received header, then
+// the message. It has no WriteTo, unlike io.MultiReader, whose WriteTo
+// allocates a 32 KiB buffer per call: io.Copy(io.Discard, r) and other
+// io.Copy calls then take the destination's ReadFrom, which pools its
+// buffers, or their own buffer.
+type messageReader struct {
+	head string
+	dr   *dataReader
+}
+
+func (m *messageReader) Read(p []byte) (int, error) {
+	if len(m.head) > 0 {
+		n := copy(p, m.head)
+		m.head = m.head[n:]
+		return n, nil
+	}
+	return m.dr.Read(p)
+}
