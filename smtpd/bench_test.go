@@ -24,35 +24,54 @@ func BenchmarkDelivery(b *testing.B) {
 	for _, size := range []int{1 << 10, 100 << 10} {
 		msg := benchMessage(size)
 		name := map[int]string{1 << 10: "1KiB", 100 << 10: "100KiB"}[size]
-		b.Run("ownmx/"+name, func(b *testing.B) {
-			srv := &smtpd.Server{
-				Hostname: "mx.example.com",
-				Logger:   slog.New(slog.DiscardHandler),
-				Rcpt:     smtpd.AcceptDomains("example.com"),
-				Data: smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
-					_, err := io.Copy(io.Discard, r)
-					return err
-				}),
-			}
-			runLoad(b, smtptest.Start(b, srv), msg)
-		})
-		b.Run("go-smtp/"+name, func(b *testing.B) {
-			gs := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return discardSession{}, nil }))
-			gs.Domain = "mx.example.com"
-			gs.MaxMessageBytes = smtpd.DefaultMaxMessageBytes
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			go gs.Serve(l)
-			b.Cleanup(func() { gs.Close() })
-			runLoad(b, l.Addr().String(), msg)
-		})
+		b.Run("ownmx/"+name, func(b *testing.B) { runLoad(b, startDiscard(b), msg, 0) })
+		b.Run("go-smtp/"+name, func(b *testing.B) { runLoad(b, startGoSMTP(b), msg, 0) })
 	}
 }
 
-// runLoad sends b.N messages over 10 connections at once.
-func runLoad(b *testing.B, addr, msg string) {
+// BenchmarkConnection is BenchmarkDelivery with one 1 KiB message per
+// connection, as most senders do: it weighs what each connection costs
+// (accept, greeting, buffers, QUIT, close) against bare go-smtp.
+func BenchmarkConnection(b *testing.B) {
+	msg := benchMessage(1 << 10)
+	b.Run("ownmx/1KiB", func(b *testing.B) { runLoad(b, startDiscard(b), msg, 1) })
+	b.Run("go-smtp/1KiB", func(b *testing.B) { runLoad(b, startGoSMTP(b), msg, 1) })
+}
+
+// startDiscard starts an smtpd.Server whose Data handler discards the
+// message and returns its address.
+func startDiscard(b *testing.B) string {
+	srv := &smtpd.Server{
+		Hostname: "mx.example.com",
+		Logger:   slog.New(slog.DiscardHandler),
+		Rcpt:     smtpd.AcceptDomains("example.com"),
+		Data: smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
+			_, err := io.Copy(io.Discard, r)
+			return err
+		}),
+	}
+	return smtptest.Start(b, srv)
+}
+
+// startGoSMTP starts a bare go-smtp server that discards messages and
+// returns its address.
+func startGoSMTP(b *testing.B) string {
+	gs := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return discardSession{}, nil }))
+	gs.Domain = "mx.example.com"
+	gs.MaxMessageBytes = smtpd.DefaultMaxMessageBytes
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go gs.Serve(l)
+	b.Cleanup(func() { gs.Close() })
+	return l.Addr().String()
+}
+
+// runLoad sends b.N messages over 10 connections at once: all of a
+// session's messages on one connection when perConn is 0, else perConn
+// messages on each connection before the next.
+func runLoad(b *testing.B, addr, msg string, perConn int) {
 	const sessions = 10
 	b.SetBytes(int64(len(msg)))
 	b.ResetTimer()
@@ -65,28 +84,39 @@ func runLoad(b *testing.B, addr, msg string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := smtp.Dial(addr)
-			if err != nil {
-				b.Error(err)
-				return
+			per := perConn
+			if per <= 0 {
+				per = max(n, 1)
 			}
-			defer c.Close()
-			if err := c.Hello("client.example.org"); err != nil {
-				b.Error(err)
-				return
-			}
-			for range n {
-				if err := c.SendMail("alice@example.org", []string{"bob@example.com"}, strings.NewReader(msg)); err != nil {
+			for sent := 0; sent < n; sent += per {
+				if err := sendOn(addr, msg, min(per, n-sent)); err != nil {
 					b.Error(err)
 					return
 				}
 			}
-			c.Quit()
 		}()
 	}
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// sendOn opens a connection to addr, sends msg n times on it and quits.
+func sendOn(addr, msg string, n int) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("client.example.org"); err != nil {
+		return err
+	}
+	for range n {
+		if err := c.SendMail("alice@example.org", []string{"bob@example.com"}, strings.NewReader(msg)); err != nil {
+			return err
+		}
+	}
+	return c.Quit()
 }
 
 // benchMessage returns a message of about size bytes in 76-column lines.
