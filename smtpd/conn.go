@@ -47,6 +47,11 @@ const maxCommandLine = 2048
 // readBufferSize is the size of the buffer on the socket.
 const readBufferSize = 32 << 10
 
+// readerPool holds the buffered readers of ended connections. Allocating
+// and zeroing 32 KiB for each connection cost a tenth of the CPU of a
+// session that sends one small message.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
+
 var (
 	errLineTooLong = errors.New("smtpd: command line too long")
 	errShutdown    = errors.New("smtpd: server shutting down")
@@ -168,6 +173,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		default:
 			line, err := c.nextCommand()
 			if err != nil {
+				c.releaseReader()
 				return 0, err
 			}
 			c.out = line
@@ -176,6 +182,20 @@ func (c *conn) Read(p []byte) (int, error) {
 	n := copy(p, c.out)
 	c.out = c.out[n:]
 	return n, nil
+}
+
+// releaseReader gives the buffered reader back to readerPool. It runs on
+// the goroutine that serves the connection, the only one that reads c.br,
+// once nextCommand has ended the session: go-smtp reads no more after
+// io.EOF, c.closing is set so that nextCommand would not read again, and
+// the last dataReader has drained to its end and reads no more.
+func (c *conn) releaseReader() {
+	if c.br == nil || !c.closing {
+		return
+	}
+	c.br.Reset(nil)
+	readerPool.Put(c.br)
+	c.br = nil
 }
 
 // Write takes go-smtp's output: the greeting, then one reply line per call.

@@ -247,7 +247,8 @@ func (s *Server) newConn(raw net.Conn) *conn {
 			LocalAddr:  addrPort(raw.LocalAddr()),
 		},
 	}
-	c.br = bufio.NewReaderSize(socketReader{c}, readBufferSize)
+	c.br = readerPool.Get().(*bufio.Reader)
+	c.br.Reset(socketReader{c})
 	now := time.Now()
 	c.lineStart, c.sessionEnd = now, now.Add(s.sessionTimeout())
 	c.log = s.logger().With("conn", c.info.ID, "remote", remote.String())
