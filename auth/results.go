@@ -38,26 +38,65 @@ func (r *Results) Verdict() Verdict { return r.DMARC.Verdict }
 // reads r to the end. The error is r's, ErrHeaderTooLarge, or wraps
 // ErrMalformedHeader; DNS trouble is never an error, it is in the results.
 func (c *Checker) Check(ctx context.Context, spf SPFResult, r io.Reader) (*Results, error) {
-	res, _, _, err := c.check(ctx, spf, r)
+	res, _, _, err := c.check(ctx, spf, r, true)
 	return res, err
 }
 
 // check is Check, also returning the parsed header and its length in bytes
-// (blank line included), for the smtpd glue to rewrite.
-func (c *Checker) check(ctx context.Context, spf SPFResult, r io.Reader) (*Results, textproto.Header, int64, error) {
+// (blank line included), for the smtpd glue to rewrite. With readAll false
+// the body of a message that cannot hold a DKIM signature is not read: the
+// glue's r is a spool, which has no read error to report.
+func (c *Checker) check(ctx context.Context, spf SPFResult, r io.Reader, readAll bool) (*Results, textproto.Header, int64, error) {
 	h, raw, hlen, err := c.readHeader(r)
 	if err != nil {
 		return nil, h, 0, err
 	}
-	// DKIM reads the message again from its first byte: what the header
-	// read consumed, then the rest of r.
-	dk, err := c.DKIM(ctx, io.MultiReader(bytes.NewReader(raw), r))
-	if err != nil {
-		return nil, h, 0, err
+	dk := []DKIMResult{} // what DKIM returns for an unsigned message
+	if readAll || maySign(raw[:hlen]) {
+		// DKIM reads the message again from its first byte: what the
+		// header read consumed, then the rest of r.
+		dk, err = c.DKIM(ctx, io.MultiReader(bytes.NewReader(raw), r))
+		if err != nil {
+			return nil, h, 0, err
+		}
 	}
 	res := &Results{SPF: spf, DKIM: dk}
 	res.DMARC = c.DMARC(ctx, h.Values("From"), spf, dk)
 	return res, h, hlen, nil
+}
+
+// maySign reports whether DKIM could find a signature, or fail to read the
+// header, in a message whose header section is head: when head holds the
+// text "DKIM-Signature" in any case, or does not end with the empty line
+// that the dkim package needs to find. When it reports false, DKIM would
+// read the whole message to return no result, which check can skip: an
+// unsigned 100 KiB message was read through twice more for nothing.
+func maySign(head []byte) bool {
+	n := len(head)
+	blank := n >= 1 && head[n-1] == '\n' &&
+		(n == 1 || head[n-2] == '\n' || (head[n-2] == '\r' && (n == 2 || head[n-3] == '\n')))
+	return !blank || containsFold(head, "dkim-signature")
+}
+
+// containsFold reports whether b contains s, ignoring ASCII case; s must be
+// lower case.
+func containsFold(b []byte, s string) bool {
+	for i := 0; i+len(s) <= len(b); i++ {
+		j := 0
+		for ; j < len(s); j++ {
+			c := b[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != s[j] {
+				break
+			}
+		}
+		if j == len(s) {
+			return true
+		}
+	}
+	return false
 }
 
 // countReader counts the bytes read through it.

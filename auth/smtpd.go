@@ -113,7 +113,7 @@ func (c *Checker) data(ctx context.Context, env *smtpd.Envelope, r io.Reader, ne
 	if !ok {
 		spf = c.spfOf(ctx, env)
 	}
-	res, h, hlen, err := c.check(ctx, spf, sp.Reader())
+	res, h, hlen, err := c.check(ctx, spf, sp.Reader(), false)
 	switch {
 	case errors.Is(err, ErrHeaderTooLarge), errors.Is(err, ErrMalformedHeader):
 		if c.AnnotateOnly {
