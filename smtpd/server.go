@@ -251,7 +251,6 @@ func (s *Server) newConn(raw net.Conn) *conn {
 	c.br.Reset(socketReader{c})
 	now := time.Now()
 	c.lineStart, c.sessionEnd = now, now.Add(s.sessionTimeout())
-	c.log = s.logger().With("conn", c.info.ID, "remote", remote.String())
 
 	ip := remote.Addr()
 	s.mu.Lock()
