@@ -231,27 +231,34 @@ func (w writer) create(t target, name string) (f *os.File, tmpPath string, err e
 // errUnnamed says that files without a name (O_TMPFILE) are not available.
 var errUnnamed = errors.New("store: O_TMPFILE not supported")
 
-// copyMessage copies r to f, checking ctx between reads.
+// copyMessage copies r to f, checking ctx between reads. It fills its
+// buffer before each write, so a message that comes in pieces (a header
+// rewritten by the auth glue, then the body) is written in one call up to
+// the buffer's size.
 func copyMessage(ctx context.Context, f *os.File, r io.Reader) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
-	empty := 0
+	n, empty := 0, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n, rerr := r.Read(buf)
-		if n > 0 {
+		k, rerr := r.Read(buf[n:])
+		n += k
+		if k > 0 {
 			empty = 0
-			if _, err := f.Write(buf[:n]); err != nil {
-				return err
-			}
 		} else if rerr == nil {
 			// A reader that keeps returning nothing would loop forever.
 			if empty++; empty > 100 {
 				return io.ErrNoProgress
 			}
+		}
+		if n > 0 && (n == len(buf) || rerr == io.EOF) {
+			if _, err := f.Write(buf[:n]); err != nil {
+				return err
+			}
+			n = 0
 		}
 		if rerr == io.EOF {
 			return nil
