@@ -24,9 +24,12 @@
 # latency of serial 1 KiB transactions (p50/p99). Every load is bounded by a
 # message count and a time cap (bench.sh's `timeout`), all on 127.0.0.1.
 #
+# Then it runs bench/inbox-memory.sh (peak RSS of the inbox with 50
+# concurrent 10 MiB messages, checks on) unless --no-memory is given.
+#
 # Usage:
 #   bench/run.sh [bench.sh options]        # e.g. --rounds 5, --quick
-#   bench/run.sh --quick --builtins gosmtp,maildir
+#   bench/run.sh --quick --builtins gosmtp,maildir --no-memory
 #
 # Default anchors: gosmtp (ratio baseline), maildir, node, sink. The tables
 # go to bench/results/<stamp>/ (git-ignored): table.md is bench.sh's
@@ -50,11 +53,13 @@ hello_addr=127.0.0.1:$((BENCH_PORT_BASE + 11))
 inbox_addr=127.0.0.1:$((BENCH_PORT_BASE + 12))
 
 builtins=gosmtp,maildir,node,sink
+memory=1
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --builtins) builtins=$2; shift 2;;
-    -h|--help) sed -n '2,41p' "$0"; exit 0;;
+    --no-memory) memory=0; shift;;
+    -h|--help) sed -n '2,43p' "$0"; exit 0;;
     *) args+=("$1"); shift;;
   esac
 done
@@ -107,6 +112,12 @@ inbox_clean="find $maildir -mindepth 2 -path '*/new/*' -type f -delete; find $ma
 # The same data with the maildir anchor as the baseline, for the inbox.
 "$BENCH_WORK/bin/benchsum" -dir "$out" -baseline maildir > "$out/vs-maildir.md"
 
+# Peak RSS with 50 concurrent 10 MiB messages, by the inbox's own script.
+if [ "$memory" = 1 ]; then
+  echo "run.sh: bench/inbox-memory.sh" >&2
+  bash bench/inbox-memory.sh > "$out/memory.txt" 2>&1 || echo "inbox-memory.sh failed (exit $?)" >> "$out/memory.txt"
+fi
+
 # The ratios issue 6 sets targets on: the median over rounds of the
 # same-round ratio target/anchor, per scenario.
 awk -F, '
@@ -153,6 +164,14 @@ awk -F, '
   echo
   cat "$out/summary.md"
   echo
+  if [ -s "$out/memory.txt" ]; then
+    echo "## Peak RSS, 50 concurrent 10 MiB messages (bench/inbox-memory.sh)"
+    echo
+    echo '```'
+    cat "$out/memory.txt"
+    echo '```'
+    echo
+  fi
   echo "## bench.sh table (ratios to gosmtp)"
   echo
   cat "$out/table.md"
