@@ -336,12 +336,7 @@ func (c *checker) spf(ctx context.Context) error {
 		return err
 	}
 	publish := fmt.Sprintf("%s. TXT %q", c.domain, spfRecordText())
-	var recs []string
-	for _, t := range txts {
-		if isSPF(t) {
-			recs = append(recs, t)
-		}
-	}
+	recs := matching(txts, isSPF)
 	switch len(recs) {
 	case 0:
 		c.add(CheckSPF, Problem, "publish "+publish,
@@ -383,12 +378,7 @@ func (c *checker) dmarc(ctx context.Context) error {
 		return err
 	}
 	publish := fmt.Sprintf("%s. TXT %q", name, dmarcRecordText())
-	var recs []string
-	for _, t := range txts {
-		if isDMARC(t) {
-			recs = append(recs, t)
-		}
-	}
+	recs := matching(txts, isDMARC)
 	switch len(recs) {
 	case 0:
 		c.add(CheckDMARC, Warning, "publish "+publish,
@@ -436,4 +426,16 @@ func (c *checker) dkim(ctx context.Context) error {
 		c.add(CheckDKIM, OK, "", "DKIM key at %s (%s)", name, desc)
 	}
 	return nil
+}
+
+// matching returns the records of txts that keep says to keep, in a new
+// slice: txts may be shared with a cache.
+func matching(txts []string, keep func(string) bool) []string {
+	var recs []string
+	for _, t := range txts {
+		if keep(t) {
+			recs = append(recs, t)
+		}
+	}
+	return recs
 }
