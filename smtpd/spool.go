@@ -35,7 +35,8 @@ var ErrSpoolClosed = errors.New("smtpd: spool closed")
 // Fill a Spool with ReadFrom (or Write), then read it as often as needed
 // with Reader or ReadAt, from any number of goroutines; do not write to it
 // after reading has begun. The zero value is an empty Spool with the
-// defaults below.
+// defaults below. Do not copy a Spool once it has been written to: its
+// memory goes back to a shared pool at Close.
 type Spool struct {
 	// MemoryLimit is the number of bytes kept in memory before the message
 	// moves to a file. Zero means DefaultSpoolMemory; a negative value
