@@ -100,6 +100,9 @@ func checkDomain(d string, eightBit, allowUnderscore bool) error {
 	if d == "" {
 		return syntaxError("empty domain")
 	}
+	if err := checkEightBit(d, eightBit); err != nil {
+		return err
+	}
 	if len(d) > maxDomain {
 		return syntaxError("domain too long")
 	}
@@ -118,12 +121,24 @@ func checkDomain(d string, eightBit, allowUnderscore bool) error {
 			switch {
 			case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '-':
 			case b == '_' && allowUnderscore:
-			case b >= 0x80 && eightBit:
-			case b >= 0x80:
-				return errEightBit
+			case b >= 0x80: // UTF-8, allowed by checkEightBit
 			default:
 				return syntaxError("invalid character in domain")
 			}
+		}
+	}
+	return nil
+}
+
+// checkEightBit refuses bytes of 8 bits unless SMTPUTF8 allows them
+// (RFC 6531 §3.3).
+func checkEightBit(s string, eightBit bool) error {
+	if eightBit {
+		return nil
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return errEightBit
 		}
 	}
 	return nil
@@ -147,6 +162,9 @@ func checkLocalPart(l string, eightBit bool) error {
 	if len(l) > maxLocalPart {
 		return syntaxError("local part too long")
 	}
+	if err := checkEightBit(l, eightBit); err != nil {
+		return err
+	}
 	if l[0] == '"' {
 		if len(l) < 2 || l[len(l)-1] != '"' {
 			return syntaxError("unterminated quoted local part")
@@ -163,9 +181,7 @@ func checkLocalPart(l string, eightBit bool) error {
 			case b == '"':
 				return syntaxError("unescaped quote in local part")
 			case b >= 32 && b <= 126:
-			case b >= 0x80 && eightBit:
-			case b >= 0x80:
-				return errEightBit
+			case b >= 0x80: // UTF-8, allowed by checkEightBit
 			default:
 				return syntaxError("invalid character in local part")
 			}
@@ -180,9 +196,7 @@ func checkLocalPart(l string, eightBit bool) error {
 			b := atom[i]
 			switch {
 			case isAtext(b):
-			case b >= 0x80 && eightBit:
-			case b >= 0x80:
-				return errEightBit
+			case b >= 0x80: // UTF-8, allowed by checkEightBit
 			default:
 				return syntaxError("invalid character in local part")
 			}
