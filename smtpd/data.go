@@ -27,10 +27,10 @@ type dataReader struct {
 	n        int64 // octets handed out
 	received int   // Received fields seen in the header section
 
-	pending []byte // part of the current chunk not yet handed out
-	lineEnd bool   // the last chunk ended a line (the next one starts one)
-	prevCR  bool   // the last chunk ended in CR, its LF not yet seen
-	header  bool   // still in the header section
+	pending   []byte // part of the current chunk not yet handed out
+	lineStart bool   // the next chunk starts a line: the last one ended in CRLF
+	prevCR    bool   // the last chunk ended in CR, its LF not yet seen
+	header    bool   // still in the header section
 
 	refused error // the *Error that refuses the message, if any
 	netErr  error // the connection's read error, if any
@@ -38,7 +38,7 @@ type dataReader struct {
 }
 
 func newDataReader(br *bufio.Reader, max int64, maxReceived int) *dataReader {
-	return &dataReader{br: br, max: max, maxReceived: maxReceived, lineEnd: true, header: true}
+	return &dataReader{br: br, max: max, maxReceived: maxReceived, lineStart: true, header: true}
 }
 
 // Read hands out message text until the end marker (io.EOF), a refusal
@@ -89,6 +89,12 @@ func (r *dataReader) drain() error {
 
 // next reads one chunk: a whole line, or a buffer-full piece of a long one,
 // checks it and leaves what may be handed out in r.pending.
+//
+// A line starts only after CR LF. A "." after a bare LF or a bare CR is
+// text, not the start of the end marker: the end is the byte sequence
+// CR LF "." CR LF and nothing else, so that a message that holds
+// "<LF>.<CR><LF>" (the SMTP smuggling of CVE-2023-51764) is read, and
+// refused, to its real end, and nothing inside it is taken for a command.
 func (r *dataReader) next() {
 	chunk, err := r.br.ReadSlice('\n')
 	if err != nil && err != bufio.ErrBufferFull {
@@ -101,11 +107,13 @@ func (r *dataReader) next() {
 		return
 	}
 	complete := err == nil
-	atLineStart := r.lineEnd
-	r.lineEnd = complete
+	atLineStart := r.lineStart
+	n := len(chunk)
+	r.lineStart = complete && (n >= 2 && chunk[n-2] == '\r' || n == 1 && r.prevCR)
+	endsOK := r.lineEndsOK(chunk, complete)
 
-	if atLineStart && len(chunk) > 0 && chunk[0] == '.' {
-		if complete && len(chunk) == 3 && chunk[1] == '\r' {
+	if atLineStart && chunk[0] == '.' {
+		if complete && n == 3 && chunk[1] == '\r' {
 			r.done = true
 			return
 		}
@@ -114,7 +122,7 @@ func (r *dataReader) next() {
 	if r.refused != nil {
 		return
 	}
-	if !r.lineEndsOK(chunk, complete) {
+	if !endsOK {
 		r.refuse(ErrBareNewline)
 		return
 	}
@@ -140,10 +148,10 @@ func (r *dataReader) next() {
 
 // lineEndsOK reports whether CR and LF appear in chunk only as CRLF,
 // carrying a CR at the end of a piece of a long line over to the next one.
+// It keeps that carry right whatever it reports: the reader goes on
+// looking for the end marker after a refusal.
 func (r *dataReader) lineEndsOK(chunk []byte, complete bool) bool {
-	if r.prevCR && (len(chunk) == 0 || chunk[0] != '\n') {
-		return false
-	}
+	ok := !r.prevCR || chunk[0] == '\n'
 	body := chunk
 	if complete {
 		body = body[:len(body)-1] // the LF
@@ -152,16 +160,16 @@ func (r *dataReader) lineEndsOK(chunk []byte, complete bool) bool {
 			body = body[:len(body)-1]
 		case len(body) == 0 && r.prevCR:
 		default:
-			return false // bare LF
+			ok = false // bare LF
 		}
 		r.prevCR = false
 	} else {
-		r.prevCR = len(body) > 0 && body[len(body)-1] == '\r'
+		r.prevCR = body[len(body)-1] == '\r'
 		if r.prevCR {
 			body = body[:len(body)-1]
 		}
 	}
-	return bytes.IndexByte(body, '\r') < 0
+	return ok && bytes.IndexByte(body, '\r') < 0
 }
 
 func (r *dataReader) refuse(e *Error) {
