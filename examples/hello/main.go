@@ -1,7 +1,9 @@
 // Command hello is the smallest ownmx server: it accepts mail for one
 // domain and logs each stage of every session (client address, MAIL FROM,
 // RCPT TO, message size), the Go version of the classic Node smtp-server
-// tutorial. It keeps nothing: each message is read and dropped.
+// tutorial. It keeps nothing: each message is read and dropped. The size of
+// a message is in the server's own "message accepted" record: the octets
+// the client sent, without the Received header the server adds.
 //
 // Run it (it listens on 127.0.0.1:2525 by default):
 //
@@ -37,30 +39,7 @@ func main() {
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	srv := &smtpd.Server{
-		Addr:   *listen,
-		Logger: log,
-		Connect: smtpd.ConnectFunc(func(ctx context.Context, c *smtpd.Conn) error {
-			log.Info("connect", "conn", c.ID, "remote", c.RemoteAddr.String())
-			return nil
-		}),
-		Mail: smtpd.MailFunc(func(ctx context.Context, env *smtpd.Envelope) error {
-			log.Info("mail from", "conn", env.Conn.ID, "helo", env.Conn.Helo, "from", env.From)
-			return nil
-		}),
-		Rcpt: smtpd.AcceptDomains(*domain).Then(smtpd.RcptFunc(func(ctx context.Context, env *smtpd.Envelope, to string) error {
-			log.Info("rcpt to", "conn", env.Conn.ID, "rcpt", to)
-			return nil
-		})),
-		Data: smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
-			n, err := io.Copy(io.Discard, r)
-			if err != nil {
-				return err
-			}
-			log.Info("data", "conn", env.Conn.ID, "id", env.ID, "size", n)
-			return nil
-		}),
-	}
+	srv := newServer(*listen, *domain, log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -75,5 +54,31 @@ func main() {
 	if err := srv.ListenAndServe(); !errors.Is(err, smtpd.ErrServerClosed) {
 		log.Error("serve", "err", err)
 		os.Exit(1)
+	}
+}
+
+// newServer returns the server: it logs each stage of a session to log.
+func newServer(listen, domain string, log *slog.Logger) *smtpd.Server {
+	return &smtpd.Server{
+		Addr:   listen,
+		Logger: log,
+		Connect: smtpd.ConnectFunc(func(ctx context.Context, c *smtpd.Conn) error {
+			log.Info("connect", "conn", c.ID, "remote", c.RemoteAddr.String())
+			return nil
+		}),
+		Mail: smtpd.MailFunc(func(ctx context.Context, env *smtpd.Envelope) error {
+			log.Info("mail from", "conn", env.Conn.ID, "helo", env.Conn.Helo, "from", env.From)
+			return nil
+		}),
+		Rcpt: smtpd.AcceptDomains(domain).Then(smtpd.RcptFunc(func(ctx context.Context, env *smtpd.Envelope, to string) error {
+			log.Info("rcpt to", "conn", env.Conn.ID, "rcpt", to)
+			return nil
+		})),
+		Data: smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
+			// The server logs "message accepted" with the size once this
+			// returns nil.
+			_, err := io.Copy(io.Discard, r)
+			return err
+		}),
 	}
 }
