@@ -49,9 +49,9 @@ func refData(stream []byte) refResult {
 
 // readData runs a dataReader over stream through a bufio.Reader of the
 // given size, fed by reads of at most chunk bytes. It returns the text
-// handed out, the error that ended it (nil for io.EOF), the connection
-// error that stopped drain, and what is left of the stream after drain.
-func readData(stream []byte, bufSize, chunk int, max int64) (text []byte, err, drainErr error, rest []byte) {
+// handed out, what is left of the stream after drain, the error that ended
+// the reading (nil for io.EOF) and the connection error that stopped drain.
+func readData(stream []byte, bufSize, chunk int, max int64) (text, rest []byte, err, drainErr error) {
 	src := io.Reader(bytes.NewReader(stream))
 	if chunk > 0 {
 		src = &smallReads{r: src, n: chunk}
@@ -61,7 +61,7 @@ func readData(stream []byte, bufSize, chunk int, max int64) (text []byte, err, d
 	text, err = io.ReadAll(dr)
 	drainErr = dr.drain()
 	rest, _ = io.ReadAll(br)
-	return text, err, drainErr, rest
+	return text, rest, err, drainErr
 }
 
 type smallReads struct {
@@ -80,7 +80,7 @@ func (s *smallReads) Read(p []byte) (int, error) {
 func checkAgainstRef(t *testing.T, stream []byte, bufSize, chunk int, max int64) {
 	t.Helper()
 	ref := refData(stream)
-	text, err, drainErr, rest := readData(stream, bufSize, chunk, max)
+	text, rest, err, drainErr := readData(stream, bufSize, chunk, max)
 	tooLarge := max > 0 && int64(len(ref.text)) > max
 	switch {
 	case !ref.complete:
@@ -140,7 +140,7 @@ func TestDataReaderSmuggling(t *testing.T) {
 			}
 			stream := []byte("Subject: first\r\n\r\nhello" + s + secondTransaction + "\r\n.\r\nNOOP\r\n")
 			t.Run(strings.NewReplacer("\r", "CR", "\n", "LF", "\x00", "NUL").Replace(s), func(t *testing.T) {
-				_, err, _, rest := readData(stream, 4096, 0, 0)
+				_, rest, err, _ := readData(stream, 4096, 0, 0)
 				if string(rest) != "NOOP\r\n" {
 					t.Errorf("the reader stopped before %q, want only the NOOP after the real end", rest)
 				}

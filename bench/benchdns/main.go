@@ -41,7 +41,8 @@ func main() {
 		// Written whole under another name, then renamed: a reader polling
 		// for the file never sees half an address.
 		tmp := *addrFile + ".tmp"
-		if err := os.WriteFile(tmp, []byte(srv.Addr+"\n"), 0o644); err == nil {
+		err := os.WriteFile(tmp, []byte(srv.Addr+"\n"), 0o644)
+		if err == nil {
 			err = os.Rename(tmp, *addrFile)
 		}
 		if err != nil {
