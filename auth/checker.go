@@ -58,6 +58,13 @@ type Checker struct {
 	// header and nothing else: it never refuses, defers or quarantines a
 	// message, whatever the sender domain's policy.
 	AnnotateOnly bool
+	// QuarantineUnusableFrom puts a message whose From header DMARC cannot
+	// judge cleanly (missing, several fields or addresses, or malformed:
+	// ErrUnusableFrom) in Junk (Quarantine) instead of refusing it
+	// (Reject), unless the policy of one of its domains asks for more.
+	// false, the default, refuses such messages as the largest mailbox
+	// providers do (RFC 5322 §3.6, RFC 7489 §6.6.1).
+	QuarantineUnusableFrom bool
 	// SpoolDir is where the smtpd glue spools messages too large for
 	// memory; "" means os.TempDir().
 	SpoolDir string

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
-	"net/mail"
 	"strings"
 
 	"github.com/emersion/go-msgauth/dmarc"
@@ -16,10 +13,12 @@ import (
 // DMARCResult is the outcome of DMARC (RFC 7489) for one message.
 type DMARCResult struct {
 	// Result is pass, fail, none (no usable DMARC record), temperror or
-	// permerror (no From domain that DMARC can evaluate) (RFC 7489 §11.2).
+	// permerror (a From header that DMARC cannot judge cleanly: Err wraps
+	// ErrUnusableFrom) (RFC 7489 §11.2).
 	Result Result
 	// Domain is the From header's domain (RFC 7489 §3.1: the author
-	// domain); the first one when the header names several.
+	// domain) in its A-label form (ASCIIDomain); the first one when the
+	// header names several; "" when it has none that DMARC can use.
 	Domain string
 	// Policy is the policy the domain's record asks for this message:
 	// "none", "quarantine" or "reject", from sp= when the record was found
@@ -38,14 +37,6 @@ type DMARCResult struct {
 	Err error
 }
 
-// Errors for a From header that DMARC cannot evaluate (RFC 7489 §6.6.1).
-var (
-	ErrNoFrom       = errors.New("auth: dmarc: message has no From header")
-	ErrSeveralFrom  = errors.New("auth: dmarc: From header names several authors")
-	ErrFromNoDomain = errors.New("auth: dmarc: From address has no domain")
-	ErrFromInvalid  = errors.New("auth: dmarc: From header does not parse")
-)
-
 // Errors of policy discovery (RFC 7489 §6.6.3). Either one means that no
 // DMARC policy applies to the message.
 var (
@@ -53,110 +44,38 @@ var (
 	ErrInvalidRecord  = errors.New("auth: dmarc: invalid DMARC record")
 )
 
-// addressParser parses From headers. Only the addresses matter, so words
-// in unknown charsets are left as they are instead of failing the header.
-var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
-	CharsetReader: func(charset string, input io.Reader) (io.Reader, error) { return input, nil },
-}}
-
-// AuthorDomains returns the domain of each address in the From header
-// fields whose values are given, one value per field, in order: the author
-// domains of RFC 7489 §3.1. Domains are lower-cased, without a trailing
-// dot. It fails with ErrNoFrom when there is no field,
-// and ErrFromInvalid or ErrFromNoDomain when an address cannot be read.
-// Several fields or addresses are returned as they are: RFC 5322 §3.6
-// allows only one field, and the caller decides what several mean.
-func AuthorDomains(from []string) ([]string, error) {
-	if len(from) == 0 {
-		return nil, ErrNoFrom
-	}
-	var domains []string
-	for _, v := range from {
-		addrs, err := addressParser.ParseList(v)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %q: %v", ErrFromInvalid, truncate(v, 100), err)
-		}
-		if len(addrs) == 0 {
-			return nil, fmt.Errorf("%w: %q", ErrFromInvalid, truncate(v, 100))
-		}
-		for _, a := range addrs {
-			_, d, ok := splitAddress(a.Address)
-			d = normalizeDomain(d)
-			if !ok || d == "" {
-				return nil, fmt.Errorf("%w: %q", ErrFromNoDomain, truncate(a.Address, 100))
-			}
-			domains = append(domains, d)
-		}
-	}
-	return domains, nil
-}
-
-// truncate shortens s to at most n bytes for an error message.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
-
-// normalizeDomain lower-cases d and removes a trailing dot; it returns ""
-// for a name that is not a valid domain. Internationalized names are kept
-// in their UTF-8 form (RFC 6532).
-func normalizeDomain(d string) string {
-	d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
-	if !isDomainName(d) {
-		return ""
-	}
-	return d
-}
-
 // OrganizationalDomain returns the organizational domain of a domain name
 // (RFC 7489 §3.2): the public suffix, by the Public Suffix List, and one
-// label more. A name that is itself a public suffix is its own.
+// label more, in the form ASCIIDomain gives (A-labels, lower case). A name
+// that is itself a public suffix is its own. A name that ASCIIDomain
+// refuses is returned in ASCII lower case without a final dot, and is the
+// organizational domain of no valid name.
 func OrganizationalDomain(domain string) string {
-	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
-	org, err := publicsuffix.EffectiveTLDPlusOne(domain)
+	a, err := ASCIIDomain(domain)
 	if err != nil {
-		return domain
+		return asciiLower(strings.TrimSuffix(domain, "."))
+	}
+	org, err := publicsuffix.EffectiveTLDPlusOne(a)
+	if err != nil {
+		return a
 	}
 	return org
 }
 
 // aligned reports whether an authenticated domain aligns with the From
-// domain: equal in strict mode, with the same organizational domain in
-// relaxed mode (RFC 7489 §3.1.1, §3.1.2).
+// domain, which is in ASCIIDomain's form: equal in strict mode, with the
+// same organizational domain in relaxed mode (RFC 7489 §3.1.1, §3.1.2).
+// The authenticated domain is compared in its A-label form (RFC 8616 §4);
+// one that does not convert aligns with nothing.
 func aligned(authDomain, fromDomain string, mode dmarc.AlignmentMode) bool {
-	a := strings.TrimSuffix(strings.ToLower(authDomain), ".")
-	if a == "" {
+	a, err := ASCIIDomain(authDomain)
+	if err != nil {
 		return false
 	}
 	if a == fromDomain {
 		return true
 	}
 	return mode != dmarc.AlignmentStrict && OrganizationalDomain(a) == OrganizationalDomain(fromDomain)
-}
-
-// ParseRecord parses a DMARC record (RFC 7489 §6.3, §6.4). The record
-// must start with the tag "v=DMARC1"; tag names and the values of p, sp,
-// adkim and aspf are case-insensitive; unknown tags are ignored.
-func ParseRecord(txt string) (*dmarc.Record, error) {
-	if !isDMARCRecord(txt) {
-		return nil, fmt.Errorf("%w: does not start with v=DMARC1: %q", ErrInvalidRecord, truncate(txt, 100))
-	}
-	_, rest, _ := strings.Cut(txt, ";")
-	rec, err := dmarc.Parse("v=DMARC1;" + strings.ToLower(rest))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %v", ErrInvalidRecord, truncate(txt, 100), err)
-	}
-	return rec, nil
-}
-
-// isDMARCRecord reports whether a TXT record's first tag is v=DMARC1
-// (RFC 7489 §6.6.3 step 2; the value is case-sensitive, §6.4).
-func isDMARCRecord(txt string) bool {
-	first, _, _ := strings.Cut(txt, ";")
-	k, v, ok := strings.Cut(first, "=")
-	return ok && strings.TrimSpace(k) == "v" && strings.TrimSpace(v) == "DMARC1"
 }
 
 // lookupRecord fetches the DMARC record at _dmarc.<domain>. found is false
@@ -194,48 +113,68 @@ func (c *Checker) lookupRecord(ctx context.Context, domain string) (rec *dmarc.R
 	return nil, true, fmt.Errorf("%w at %s (%d)", ErrSeveralRecords, name, len(records))
 }
 
+// maxAuthorDomains is how many distinct domains of a From header with
+// several authors DMARC evaluates when such a message is not simply
+// refused (Checker.QuarantineUnusableFrom): each costs DNS queries, and the
+// message goes to Junk whatever the others say.
+const maxAuthorDomains = 5
+
 // DMARC evaluates DMARC (RFC 7489) for a message whose From header fields
 // have the values from (one value per field, in order), given the results
 // of SPF and DKIM. It finds the author domain's record at _dmarc.<domain>,
-// or else at its organizational domain; checks whether a passing SPF or
-// DKIM identifier aligns with it; and applies the record's policy (sp= for
-// subdomains, pct=) to reach a Verdict.
+// or else at its organizational domain, the domain in its A-label form
+// (RFC 8616 §4); checks whether a passing SPF or DKIM identifier aligns
+// with it; and applies the record's policy (sp= for subdomains, pct=) to
+// reach a Verdict.
 //
 // A DNS temporary failure that leaves the verdict open gives temperror and
-// Defer, never Deliver and never Reject. A From header without a usable
-// domain gives permerror and Quarantine. A From header with several
-// addresses (or several From fields) is never a pass: each domain is
-// evaluated and the strictest verdict applies (RFC 7489 §6.6.1).
+// Defer, never Deliver and never Reject.
+//
+// A From header that DMARC cannot judge cleanly (RFC 7489 §6.6.1) gives
+// permerror, an error wrapping ErrUnusableFrom, and Reject: no From field,
+// several fields, several addresses (each field must hold one mailbox,
+// RFC 5322 §3.6.2), or one that AuthorDomains refuses. With
+// QuarantineUnusableFrom the verdict is Quarantine instead, and for
+// several authors the first maxAuthorDomains domains are evaluated too: a
+// stricter verdict of theirs (Reject, Defer) wins.
 func (c *Checker) DMARC(ctx context.Context, from []string, spf SPFResult, dkim []DKIMResult) DMARCResult {
 	domains, err := AuthorDomains(from)
 	if err != nil {
-		return DMARCResult{Result: PermError, Verdict: Quarantine, Err: err}
+		return DMARCResult{Result: PermError, Verdict: c.unusableFromVerdict(), Err: err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
 	if len(domains) == 1 {
 		return c.evaluate(ctx, domains[0], spf, dkim)
 	}
-	// Several authors: evaluate each domain once; the strictest wins.
+	// Several authors: never a pass, and never the inbox.
+	res := DMARCResult{Result: PermError, Domain: domains[0], Verdict: c.unusableFromVerdict(),
+		Err: fmt.Errorf("%w (%d addresses)", ErrSeveralFrom, len(domains))}
+	if res.Verdict == Reject {
+		return res // nothing is stricter: no DNS query for it
+	}
 	seen := make(map[string]bool)
-	var worst DMARCResult
-	for i, d := range domains {
-		if seen[d] {
+	for _, d := range domains {
+		if seen[d] || len(seen) == maxAuthorDomains {
 			continue
 		}
 		seen[d] = true
 		r := c.evaluate(ctx, d, spf, dkim)
-		if i == 0 || r.Verdict.rank() > worst.Verdict.rank() ||
-			(r.Verdict == worst.Verdict && worst.Result == Pass && r.Result != Pass) {
-			worst = r
+		if r.Verdict.rank() > res.Verdict.rank() {
+			res.Verdict, res.Policy, res.Sampled = r.Verdict, r.Policy, r.Sampled
+			res.Err = errors.Join(fmt.Errorf("%w (%d addresses)", ErrSeveralFrom, len(domains)), r.Err)
 		}
 	}
-	if worst.Result == Pass {
-		worst.Result = PermError
+	return res
+}
+
+// unusableFromVerdict is the verdict for a From header that DMARC cannot
+// judge cleanly.
+func (c *Checker) unusableFromVerdict() Verdict {
+	if c.QuarantineUnusableFrom {
+		return Quarantine
 	}
-	worst.Domain = domains[0]
-	worst.Err = errors.Join(fmt.Errorf("%w (%d addresses)", ErrSeveralFrom, len(domains)), worst.Err)
-	return worst
+	return Reject
 }
 
 // evaluate runs DMARC for one author domain.

@@ -11,23 +11,46 @@
 //
 //   - Deliver: DMARC passes, no policy is published, or p=none.
 //   - Quarantine: p=quarantine (or sp= for a subdomain, or p=reject left out
-//     by pct=), or a From header DMARC cannot evaluate: deliver to Junk.
-//   - Reject: p=reject: refuse with 550 5.7.1; nothing is stored.
+//     by pct=): deliver to Junk.
+//   - Reject: p=reject, or a From header that DMARC cannot judge cleanly:
+//     refuse with 550 5.7.1; nothing is stored.
 //   - Defer: a DNS temporary failure left the verdict open: 451 4.7.0,
 //     never a silent accept and never a permanent refusal.
 //
 // SPF fail alone never refuses: DMARC decides. SPF and DKIM DNS lookups
 // that time out or get SERVFAIL are temperror, never permerror or none.
 //
+// Every domain that is looked up or aligned (the From domain, MAIL FROM,
+// HELO, DKIM d=, organizational domains) is first brought to one form,
+// ASCIIDomain: A-labels by IDNA's lookup rules, ASCII lower case, no final
+// dot (RFC 8616). "ceo@bücher.example" is judged by the policy of
+// xn--bcher-kva.example, and look-alikes that UTS #46 folds to ASCII
+// (full-width letters, U+2174 SMALL ROMAN NUMERAL FIVE) by the policy of
+// the name they fold to.
+//
+// The From header must name exactly one author at a usable domain (RFC
+// 5322 §3.6.2, RFC 7489 §6.6.1). A message without one, with several From
+// fields or addresses, or with a From that does not parse strictly
+// (comments or spaces inside the address, a route, a group, a final dot, a
+// domain that does not convert) is never a pass and is refused, as the
+// largest mailbox providers do, whatever DKIM and SPF say:
+// Checker.QuarantineUnusableFrom puts it in Junk instead.
+//
+// A DMARC record written carelessly keeps its policy: with v=DMARC1 first
+// and a valid p=, tags that are unknown or malformed are ignored and take
+// their defaults (RFC 7489 §6.3); see ParseRecord.
+//
 // The smtpd glue (MailHandler and Middleware) wires all of it into an
 // smtpd.Server in two lines; see the package example. The middleware spools
 // each message once with smtpd.Spool, so memory stays bounded whatever the
 // message size, removes Authentication-Results fields that claim the
-// server's authserv-id, and prepends its own. Checker.AnnotateOnly makes it
+// server's authserv-id in any spelling (case, a final dot, quoted, after
+// comments), and prepends its own. Checker.AnnotateOnly makes it
 // add the header and nothing else.
 //
-// DMARC's record is parsed with github.com/emersion/go-msgauth/dmarc;
-// organizational domains come from the Public Suffix List
-// (golang.org/x/net/publicsuffix); alignment, sp=, pct= and the verdict are
-// this package's.
+// DMARC's record fills a github.com/emersion/go-msgauth/dmarc Record;
+// domains are converted with golang.org/x/net/idna; organizational domains
+// come from the Public Suffix List (golang.org/x/net/publicsuffix); the
+// record's lenient reading, the strict From reading, alignment, sp=, pct=
+// and the verdict are this package's.
 package auth

@@ -8,6 +8,7 @@ import (
 
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-msgauth/authres"
+	"github.com/emersion/go-msgauth/dmarc"
 )
 
 // FuzzParseRecord checks that any TXT record either parses into a record
@@ -55,10 +56,66 @@ func FuzzParseRecord(f *testing.F) {
 	})
 }
 
+// FuzzParseRecordReference checks ParseRecord against a strict reference,
+// go-msgauth's dmarc.Parse after the v=DMARC1 check, as ParseRecord read
+// records before it forgave malformed tags: every record the reference
+// reads, with no tag given twice and no ";" forgotten, ParseRecord reads
+// with the same policies and alignment, and a pct= no lower. Leniency may
+// only keep a policy, never weaken one.
+func FuzzParseRecordReference(f *testing.F) {
+	for _, s := range rejectKept {
+		f.Add(s)
+	}
+	f.Add("v=DMARC1; p=quarantine; sp=none; adkim=s; aspf=r; pct=50; fo=1:d; rf=afrf; ri=3600; rua=mailto:a@example.com")
+	f.Add("v=DMARC1; p=reject; pct=+050")
+	f.Fuzz(func(t *testing.T, txt string) {
+		ref, err := referenceParseRecord(txt)
+		if err != nil {
+			return
+		}
+		names := make(map[string]bool)
+		for _, tag := range recordTags(txt) {
+			if names[tag.name] {
+				return // the reference keeps the last; ParseRecord the first valid
+			}
+			names[tag.name] = true
+		}
+		if len(recordTags(txt)) != len(strings.FieldsFunc(txt, func(r rune) bool { return r == ';' })) {
+			return // a forgotten ";" (or an empty part) the reference reads as one tag
+		}
+		rec, err := ParseRecord(txt)
+		if err != nil {
+			t.Fatalf("ParseRecord(%q) = %v; the reference reads p=%s", txt, err, ref.Policy)
+		}
+		pct := func(r *dmarc.Record) int {
+			if r.Percent == nil {
+				return 100
+			}
+			return *r.Percent
+		}
+		if rec.Policy != ref.Policy || rec.SubdomainPolicy != ref.SubdomainPolicy ||
+			rec.DKIMAlignment != ref.DKIMAlignment || rec.SPFAlignment != ref.SPFAlignment || pct(rec) < pct(ref) {
+			t.Fatalf("ParseRecord(%q) = %+v; the reference reads %+v", txt, rec, ref)
+		}
+	})
+}
+
+// referenceParseRecord is how ParseRecord read records before issue 10:
+// any malformed tag discards the record.
+func referenceParseRecord(txt string) (*dmarc.Record, error) {
+	first, rest, _ := strings.Cut(txt, ";")
+	k, v, ok := strings.Cut(first, "=")
+	if !ok || strings.TrimSpace(k) != "v" || strings.TrimSpace(v) != "DMARC1" {
+		return nil, ErrInvalidRecord
+	}
+	return dmarc.Parse("v=DMARC1;" + strings.ToLower(rest))
+}
+
 // FuzzAuthorDomains feeds From header values (one per line of the input)
 // to AuthorDomains and to a whole DMARC evaluation without DNS trouble:
 // either valid domains come out, or an error DMARC turns into permerror and
-// quarantine; never a pass for several addresses.
+// reject (quarantine with QuarantineUnusableFrom); several addresses are
+// refused too.
 func FuzzAuthorDomains(f *testing.F) {
 	for _, s := range []string{
 		"alice@example.com",
@@ -75,7 +132,11 @@ func FuzzAuthorDomains(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	for _, tc := range badFrom {
+		f.Add(strings.Join(tc.from, "\n"))
+	}
 	c := &Checker{Resolver: failingResolver{notFoundErr}}
+	junk := &Checker{Resolver: failingResolver{notFoundErr}, QuarantineUnusableFrom: true}
 	f.Fuzz(func(t *testing.T, in string) {
 		var from []string
 		if in != "" {
@@ -92,14 +153,19 @@ func FuzzAuthorDomains(f *testing.F) {
 				}
 			}
 		}
-		res := c.DMARC(t.Context(), from, SPFResult{Result: Pass, Domain: "example.com"}, nil)
+		spf := SPFResult{Result: Pass, Domain: "example.com"}
+		res := c.DMARC(t.Context(), from, spf, nil)
+		resJunk := junk.DMARC(t.Context(), from, spf, nil)
 		switch {
-		case err != nil:
-			if res.Result != PermError || res.Verdict != Quarantine {
-				t.Fatalf("DMARC(%q) with a bad From = %s, %s", from, res.Result, res.Verdict)
+		case err != nil || len(domains) > 1:
+			if res.Result != PermError || res.Verdict != Reject || !errors.Is(res.Err, ErrUnusableFrom) {
+				t.Fatalf("DMARC(%q) with a bad From = %s, %s, %v; want permerror, reject", from, res.Result, res.Verdict, res.Err)
 			}
-		case len(domains) > 1 && res.Result == Pass:
-			t.Fatalf("DMARC(%q) passed with %d authors", from, len(domains))
+			if resJunk.Result != PermError || resJunk.Verdict != Quarantine {
+				t.Fatalf("DMARC(%q) with a bad From and QuarantineUnusableFrom = %s, %s", from, resJunk.Result, resJunk.Verdict)
+			}
+		case errors.Is(res.Err, ErrUnusableFrom):
+			t.Fatalf("DMARC(%q) of one author = %s, %v", from, res.Result, res.Err)
 		}
 	})
 }

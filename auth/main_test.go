@@ -115,16 +115,35 @@ _dmarc.pct.test.        IN TXT "v=DMARC1; p=reject; pct=50"
 _dmarc.pctq.test.       IN TXT "v=DMARC1; p=quarantine; pct=0"
 _dmarc.other.test.      IN TXT "v=spf1 -all"
 _dmarc.other.test.      IN TXT "some verification token"
+
+; The victims of issue 10's attacks: p=reject, spelled in A-labels.
+victim.example.               3600 IN SOA ns.victim.example. hostmaster.victim.example. 1 3600 600 86400 300
+victim.example.                    IN TXT "v=spf1 ip4:192.0.2.77 -all"
+_dmarc.victim.example.             IN TXT "v=DMARC1; p=reject"
+kx.example.                   3600 IN SOA ns.kx.example. hostmaster.kx.example. 1 3600 600 86400 300
+_dmarc.kx.example.                 IN TXT "v=DMARC1; p=reject"
+xn--bcher-kva.example.        3600 IN SOA ns.xn--bcher-kva.example. hostmaster.xn--bcher-kva.example. 1 3600 600 86400 300
+xn--bcher-kva.example.             IN TXT "v=spf1 ip4:127.0.0.1 ip4:192.0.2.5 -all"
+helo.xn--bcher-kva.example.        IN TXT "v=spf1 ip4:192.0.2.6 -all"
+_dmarc.xn--bcher-kva.example.      IN TXT "v=DMARC1; p=reject; adkim=s; aspf=s"
+; ok.example sends from loopback, with SPF and DKIM: every check passes.
+ok.example.                   3600 IN SOA ns.ok.example. hostmaster.ok.example. 1 3600 600 86400 300
+ok.example.                        IN TXT "v=spf1 ip4:127.0.0.1 -all"
+_dmarc.ok.example.                 IN TXT "v=DMARC1; p=reject"
+; The attacker's own domain passes SPF from loopback and signs its mail.
+attacker.example.                  IN TXT "v=spf1 ip4:127.0.0.1 -all"
 `
 
 // testZone is baseZone with the RSA key at sel._domainkey and the Ed25519
 // key at ed._domainkey of example.com, mail.example.com, example.org,
-// example.net and strict.example.com.
+// example.net, strict.example.com, victim.example, xn--bcher-kva.example,
+// ok.example and attacker.example.
 func testZone(t testing.TB) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString(baseZone)
-	for _, d := range []string{"example.com", "mail.example.com", "example.org", "example.net", "strict.example.com"} {
+	for _, d := range []string{"example.com", "mail.example.com", "example.org", "example.net", "strict.example.com",
+		"victim.example", "xn--bcher-kva.example", "ok.example", "attacker.example"} {
 		fmt.Fprintf(&b, "sel._domainkey.%s. IN TXT %s\n", d, keyRecord(t, rsaKey()))
 		fmt.Fprintf(&b, "ed._domainkey.%s. IN TXT %s\n", d, keyRecord(t, edKey()))
 	}

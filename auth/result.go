@@ -45,9 +45,11 @@ const (
 	// p=none).
 	Deliver Verdict = "deliver"
 	// Quarantine: deliver the message to the Junk folder (RFC 7489 §6.3
-	// p=quarantine, or a From header that DMARC cannot evaluate).
+	// p=quarantine, or a From header that DMARC cannot judge cleanly with
+	// Checker.QuarantineUnusableFrom).
 	Quarantine Verdict = "quarantine"
-	// Reject: refuse the message with 550 5.7.1 (RFC 7489 §6.3 p=reject).
+	// Reject: refuse the message with 550 5.7.1 (RFC 7489 §6.3 p=reject,
+	// or a From header that DMARC cannot judge cleanly, RFC 7489 §6.6.1).
 	Reject Verdict = "reject"
 	// Defer: a DNS temporary failure left the verdict open; answer 451 so
 	// that the sender tries again later.

@@ -325,16 +325,40 @@ func skipCFWS(s string) string {
 }
 
 // removeForged deletes from h the Authentication-Results fields that claim
-// authservID (compared case-insensitively), as RFC 8601 §5 asks of a
-// border MTA, and returns how many it deleted.
+// authservID, as RFC 8601 §5 asks of a border MTA, and returns how many it
+// deleted. An id claims it when it names the same host, whatever the
+// spelling: in any case, with a final dot, quoted, after comments, or in
+// U-labels for A-labels (sameAuthservID).
 func removeForged(h *textproto.Header, authservID string) int {
 	n := 0
 	fields := h.FieldsByKey("Authentication-Results")
 	for fields.Next() {
-		if strings.EqualFold(AuthservID(fields.Value()), authservID) {
+		if sameAuthservID(AuthservID(fields.Value()), authservID) {
 			fields.Del()
 			n++
 		}
 	}
 	return n
+}
+
+// sameAuthservID reports whether the authserv-id id names the host ours
+// names. Names are compared in the form ASCIIDomain gives, or else
+// without white space at the ends, a final dot and case; a Unicode case
+// fold (strings.EqualFold) counts too: removing a field that some reader
+// might take for ours is the safe side.
+func sameAuthservID(id, ours string) bool {
+	id = strings.TrimSpace(id)
+	if id == "" {
+		return false
+	}
+	if strings.EqualFold(id, ours) {
+		return true
+	}
+	a, errA := ASCIIDomain(id)
+	b, errB := ASCIIDomain(ours)
+	if errA == nil && errB == nil {
+		return a == b
+	}
+	trim := func(s string) string { return strings.TrimSuffix(strings.TrimSpace(s), ".") }
+	return strings.EqualFold(trim(id), trim(ours))
 }

@@ -61,7 +61,7 @@ func TestAuthenticationResults(t *testing.T) {
 		{"dkim-fail-spf-pass", ip1, "mta.example.com", "alice@example.com", strings.Replace(sign(t, msg, "example.com", "sel"), "noon", "one", 1), Deliver},
 		{"null-sender-helo", netip.MustParseAddr("192.0.2.3"), "helo.example.com", "", testMessage("mailer-daemon@helo.example.com"), Deliver},
 		{"temperror-defer", ipX, "mta.example.org", "alice@example.org", sign(t, testMessage("alice@example.org"), "example.org", "sel"), Defer},
-		{"no-from", ip1, "mta.example.com", "alice@example.com", strings.Replace(msg, "From: Alice <alice@example.com>\r\n", "", 1), Quarantine},
+		{"no-from", ip1, "mta.example.com", "alice@example.com", strings.Replace(msg, "From: Alice <alice@example.com>\r\n", "", 1), Reject},
 		{"sneaky-values", ip1, "mta.example.com", `"x;dmarc=pass"@example.com`, sign(t, msg, "example.com", "sel", withIdentifier(`"a;b"@example.com`)), Deliver},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,18 +134,50 @@ func TestRemoveForged(t *testing.T) {
 		"Authentication-Results: other.example; spf=pass smtp.mailfrom=a@example.com\r\n" +
 		"Authentication-Results: (sneaky)\r\n MX.OWNMX.TEST; dkim=pass\r\n" +
 		"authentication-results: mx.ownmx.test.evil; spf=pass\r\n" +
+		"Authentication-Results: mx.ownmx.test.; dmarc=pass header.from=paypal.com\r\n" +
+		"Authentication-Results: (c) \"MX.OwnMX.Test.\"; dmarc=pass header.from=paypal.com\r\n" +
 		"From: a@example.com\r\n\r\nbody\r\n"
 	h, err := textproto.ReadHeader(bufio.NewReader(strings.NewReader(msg)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := removeForged(&h, "mx.ownmx.test"); n != 2 {
-		t.Errorf("removed %d fields, want 2", n)
+	if n := removeForged(&h, "mx.ownmx.test"); n != 4 {
+		t.Errorf("removed %d fields, want 4", n)
 	}
 	got := h.Values("Authentication-Results")
 	want := []string{"other.example; spf=pass smtp.mailfrom=a@example.com", "mx.ownmx.test.evil; spf=pass"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("left %q, want %q", got, want)
+	}
+}
+
+// TestSameAuthservID checks which spellings of an authserv-id name our
+// host (RFC 8601 §5).
+func TestSameAuthservID(t *testing.T) {
+	for _, tc := range []struct {
+		id, ours string
+		same     bool
+	}{
+		{"mx.example.com", "mx.example.com", true},
+		{"mx.example.com.", "mx.example.com", true},
+		{"MX.Example.COM.", "mx.example.com", true},
+		{"mx.example.com", "MX.example.com.", true},
+		{" mx.example.com. ", "mx.example.com", true},
+		{"mx.bücher.example", "mx.xn--bcher-kva.example", true},
+		{"MX.XN--BCHER-KVA.example.", "mx.bücher.example", true},
+		{"ｍｘ.example.com", "mx.example.com", true},
+		{"Kmx.example", "kmx.example", true},
+		{"mx", "mx", true},
+		{"mx.", "MX", true},
+		{"mx.example.com..", "mx.example.com", false},
+		{"mx.example.com.evil", "mx.example.com", false},
+		{"evil.mx.example.com", "mx.example.com", false},
+		{"", "mx.example.com", false},
+		{".", "mx.example.com", false},
+	} {
+		if got := sameAuthservID(tc.id, tc.ours); got != tc.same {
+			t.Errorf("sameAuthservID(%q, %q) = %v, want %v", tc.id, tc.ours, got, tc.same)
+		}
 	}
 }
 

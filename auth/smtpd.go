@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message/textproto"
+	"github.com/emersion/go-msgauth/dmarc"
 
 	"github.com/ownmx/ownmx/smtpd"
 )
@@ -35,6 +36,12 @@ var (
 	// policy says reject (RFC 7489 §6.3 p=reject, RFC 7372 for the code).
 	ErrRejected = &smtpd.Error{Code: 550, Enhanced: smtpd.EnhancedCode{5, 7, 1},
 		Message: "Message refused: it fails DMARC and the sender domain's policy is to reject it"}
+	// ErrFromRefused is the reply to a message whose From header DMARC
+	// cannot judge cleanly: missing, given more than once, naming several
+	// authors or not parsing as one mailbox at a domain (ErrUnusableFrom;
+	// RFC 5322 §3.6, RFC 7489 §6.6.1).
+	ErrFromRefused = &smtpd.Error{Code: 550, Enhanced: smtpd.EnhancedCode{5, 7, 1},
+		Message: "Message refused: its From header must name exactly one author at a valid domain (RFC 5322 §3.6.2)"}
 	// ErrDeferred is the reply when a DNS temporary failure left the DMARC
 	// verdict open: the client should try again later.
 	ErrDeferred = &smtpd.Error{Code: 451, Enhanced: smtpd.EnhancedCode{4, 7, 0},
@@ -85,7 +92,9 @@ func (c *Checker) spfOf(ctx context.Context, env *smtpd.Envelope) SPFResult {
 //
 //   - Deliver: next receives the message.
 //   - Quarantine: env.Quarantine is set and next receives the message.
-//   - Reject: ErrRejected (550 5.7.1); next is not called, nothing is stored.
+//   - Reject: ErrRejected (550 5.7.1), or ErrFromRefused (550 5.7.1) for
+//     a From header that DMARC cannot judge cleanly; next is not called,
+//     nothing is stored.
 //   - Defer: ErrDeferred (451 4.7.0); next is not called.
 //
 // With AnnotateOnly, next always receives the message and env.Quarantine
@@ -135,6 +144,9 @@ func (c *Checker) data(ctx context.Context, env *smtpd.Envelope, r io.Reader, ne
 		switch verdict {
 		case Reject:
 			refusal := *ErrRejected
+			if errors.Is(res.DMARC.Err, ErrUnusableFrom) && res.DMARC.Policy != dmarc.PolicyReject {
+				refusal = *ErrFromRefused
+			}
 			refusal.Err = res.DMARC.Err
 			return &refusal
 		case Defer:

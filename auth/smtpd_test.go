@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -337,5 +338,93 @@ func TestGlueHeaderOnly(t *testing.T) {
 		if !ok || !strings.HasPrefix(ar, "Authentication-Results: mx.ownmx.test;") || "From: "+rest != msg {
 			t.Errorf("passed on %q, want our header then %q", got.msg, msg)
 		}
+	}
+}
+
+// TestGlueUnusableFrom runs every From of badFrom through the glue, on a
+// message that passes SPF and DKIM for ok.example: refused with
+// ErrFromRefused by default, Junk with QuarantineUnusableFrom, the inbox
+// with a permerror header with AnnotateOnly (RFC 7489 §6.6.1).
+func TestGlueUnusableFrom(t *testing.T) {
+	c, _ := newChecker(t)
+	lo := netip.MustParseAddr("127.0.0.1")
+	for _, tc := range badFrom {
+		from := onOK(tc.from)
+		msg := sign(t, message(fromHead(from)), "ok.example", "sel")
+		t.Run(fmt.Sprintf("%q", from), func(t *testing.T) {
+			err, got := deliver(t, c, envelope(lo, "mta.ok.example", "bounce@ok.example"), msg)
+			var se *smtpd.Error
+			if !errors.As(err, &se) || se.Code != 550 || se.Enhanced.String() != "5.7.1" || se.Message != ErrFromRefused.Message || got.called {
+				t.Errorf("default: %v, next called %v; want ErrFromRefused", err, got.called)
+			}
+			if !errors.Is(err, tc.err) {
+				t.Errorf("default: %v does not wrap %v", err, tc.err)
+			}
+
+			junk := *c
+			junk.QuarantineUnusableFrom = true
+			err, got = deliver(t, &junk, envelope(lo, "mta.ok.example", "bounce@ok.example"), msg)
+			if err != nil || !got.called || !got.quarantine || !strings.Contains(got.msg, "\tdmarc=permerror reason=") {
+				t.Errorf("QuarantineUnusableFrom: %v, next called %v, Junk %v; want Junk with dmarc=permerror", err, got.called, got.quarantine)
+			}
+
+			annotate := *c
+			annotate.AnnotateOnly = true
+			err, got = deliver(t, &annotate, envelope(lo, "mta.ok.example", "bounce@ok.example"), msg)
+			if err != nil || !got.called || got.quarantine || !strings.HasSuffix(got.msg, msg) || !strings.Contains(got.msg, "\tdmarc=permerror reason=") {
+				t.Errorf("AnnotateOnly: %v, next called %v, Junk %v; want the inbox with dmarc=permerror", err, got.called, got.quarantine)
+			}
+		})
+	}
+}
+
+// authservIDs are spellings of authserv-ids, and whether each names
+// mx.ownmx.test.
+var authservIDs = []struct {
+	id     string
+	forged bool
+}{
+	{"mx.ownmx.test", true},
+	{"mx.ownmx.test.", true},
+	{"MX.OWNMX.TEST.", true},
+	{"Mx.OwnMx.Test", true},
+	{"(forged) mx.ownmx.test.", true},
+	{"(a (nested) comment)\r\n\tmx.ownmx.test.", true},
+	{"\r\n mx.ownmx.test.", true},
+	{`"mx.ownmx.test."`, true},
+	{`"MX.ownmx.test"`, true},
+	{`(c) "mx.ownmx.test."`, true},
+	{`" mx.ownmx.test. "`, true},
+	{`"mx.own\mx.test"`, true},
+	{"mx.ownmx.test.(comment)", true},
+	{"ｍｘ.ownmx.test", true},
+	{"mx.ownmx.test.evil", false},
+	{"evil.mx.ownmx.test", false},
+	{"mx.ownmx.test..", false},
+	{"mx-ownmx.test", false},
+	{`"mx.ownmx.test.evil"`, false},
+}
+
+// TestGlueForgedSpellings: an Authentication-Results field whose
+// authserv-id names this host in any spelling is removed (RFC 8601 §5),
+// the others are kept.
+func TestGlueForgedSpellings(t *testing.T) {
+	c, _ := newChecker(t)
+	c.AnnotateOnly = true
+	for _, tc := range authservIDs {
+		t.Run(tc.id, func(t *testing.T) {
+			field := "Authentication-Results: " + tc.id + "; dmarc=pass header.from=example.com\r\n"
+			msg := field + testMessage("alice@example.com")
+			err, got := deliver(t, c, envelope(ipX, "mta.example.test", "alice@example.com"), msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kept := strings.Contains(got.msg, field); kept == tc.forged {
+				t.Errorf("field %q kept: %v, want %v:\n%s", field, kept, !tc.forged, got.msg)
+			}
+			if !strings.HasSuffix(got.msg, testMessage("alice@example.com")) {
+				t.Errorf("message not kept intact after the header:\n%s", got.msg)
+			}
+		})
 	}
 }

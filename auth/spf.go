@@ -23,8 +23,9 @@ type SPFResult struct {
 	// MailFrom is the MAIL FROM address, "" for the null sender.
 	MailFrom string
 	// Domain is the domain whose policy was checked: MAIL FROM's, or the
-	// HELO name for the null sender (RFC 7208 §2.4). DMARC aligns it with
-	// the From header's domain.
+	// HELO name for the null sender (RFC 7208 §2.4), in the form
+	// ASCIIDomain gives (A-labels, lower case, no final dot; RFC 8616 §3).
+	// DMARC aligns it with the From header's domain.
 	Domain string
 	// Err says why the result is not pass, for logs; nil on pass.
 	Err error
@@ -36,8 +37,11 @@ func (r SPFResult) UsedHelo() bool { return r.MailFrom == "" }
 
 // SPF checks whether ip may send mail for the MAIL FROM domain (RFC 7208
 // §4), or for the HELO name when mailFrom is "" (the null sender of
-// bounces, RFC 7208 §2.4). It never fails: trouble is in the result, and a
-// DNS failure that may go away (a timeout, SERVFAIL) is temperror.
+// bounces, RFC 7208 §2.4). The domain is looked up in its A-label form
+// (ASCIIDomain, RFC 8616 §3); one that does not convert, or is not a fully
+// qualified domain name, gives none (RFC 7208 §4.3). It never fails:
+// trouble is in the result, and a DNS failure that may go away (a timeout,
+// SERVFAIL) is temperror.
 func (c *Checker) SPF(ctx context.Context, ip netip.Addr, helo, mailFrom string) SPFResult {
 	res := SPFResult{IP: ip.Unmap(), Helo: helo, MailFrom: mailFrom}
 
@@ -49,13 +53,15 @@ func (c *Checker) SPF(ctx context.Context, ip netip.Addr, helo, mailFrom string)
 		res.Result, res.Err = None, fmt.Errorf("auth: spf: MAIL FROM %q has no domain", mailFrom)
 		return res
 	}
-	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
-	res.Domain = domain
-	if !isDomainName(domain) {
+	ascii, err := ASCIIDomain(domain)
+	if err != nil {
 		// RFC 7208 §4.3: a malformed or single-label domain gives none.
-		res.Result, res.Err = None, fmt.Errorf("auth: spf: %q is not a fully qualified domain name", domain)
+		res.Domain = asciiLower(strings.TrimSuffix(domain, "."))
+		res.Result, res.Err = None, fmt.Errorf("auth: spf: %w", err)
 		return res
 	}
+	domain = ascii
+	res.Domain = domain
 	if !res.IP.IsValid() {
 		res.Result, res.Err = PermError, errors.New("auth: spf: no client IP address")
 		return res
@@ -68,6 +74,9 @@ func (c *Checker) SPF(ctx context.Context, ip netip.Addr, helo, mailFrom string)
 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
+	if h, err := ASCIIDomain(helo); err == nil {
+		helo = h // for the %{h} macro
+	}
 	r, err := spf.CheckHostWithSender(res.IP.AsSlice(), helo, local+"@"+domain,
 		spf.WithContext(ctx), spf.WithResolver(guarded{c.resolver()}))
 	res.Result = Result(r)
@@ -92,29 +101,4 @@ func splitAddress(addr string) (local, domain string, ok bool) {
 		return addr, "", false
 	}
 	return addr[:i], addr[i+1:], true
-}
-
-// isDomainName reports whether s looks like a fully qualified domain name:
-// at least two labels, none empty or longer than 63 octets, 253 octets at
-// most, made of letters, digits, hyphens and underscores (RFC 1035 §2.3.4,
-// RFC 7208 §4.3), or of non-ASCII bytes for internationalized names.
-func isDomainName(s string) bool {
-	if len(s) == 0 || len(s) > 253 || !strings.Contains(s, ".") {
-		return false
-	}
-	for label := range strings.SplitSeq(s, ".") {
-		if len(label) == 0 || len(label) > 63 {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			b := label[i]
-			switch {
-			case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9',
-				b == '-', b == '_', b >= 0x80:
-			default:
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -43,6 +43,14 @@ func TestSPF(t *testing.T) {
 		{"RFC 7208 §2.6.7", "permerror: two records", ip1, "mta.example.com", "alice@twospf.example.com", PermError, "twospf.example.com"},
 		{"RFC 7208 §2.6.7", "permerror: unknown mechanism", ipX, "mta.example.com", "alice@badspf.example.com", PermError, "badspf.example.com"},
 		{"RFC 7208 §2.6.7", "permerror: no client address", netip.Addr{}, "mta.example.com", "alice@example.com", PermError, "example.com"},
+		{"RFC 8616 §3", "U-label MAIL FROM: the A-label record", netip.MustParseAddr("192.0.2.5"), "mta.example.com", "jörg@bücher.example", Pass, "xn--bcher-kva.example"},
+		{"RFC 8616 §3", "upper-case U-label MAIL FROM", netip.MustParseAddr("192.0.2.5"), "mta.example.com", "ceo@BÜCHER.EXAMPLE.", Pass, "xn--bcher-kva.example"},
+		{"RFC 8616 §3", "A-label MAIL FROM", ipX, "mta.example.com", "ceo@XN--BCHER-KVA.example", Fail, "xn--bcher-kva.example"},
+		{"RFC 8616 §3", "full-width MAIL FROM folds to example.com", ip1, "mta.example.com", "alice@ｅｘａｍｐｌｅ.com", Pass, "example.com"},
+		{"RFC 8616 §3", "null sender, U-label HELO", netip.MustParseAddr("192.0.2.6"), "helo.bücher.example", "", Pass, "helo.xn--bcher-kva.example"},
+		{"RFC 8616 §3", "null sender, U-label HELO, wrong address", ipX, "HELO.Bücher.example", "", Fail, "helo.xn--bcher-kva.example"},
+		{"RFC 7208 §4.3", "none: MAIL FROM domain that does not convert", ip1, "mta.example.com", "alice@xn--zz.example", None, "xn--zz.example"},
+		{"RFC 7208 §4.3", "none: HELO that does not convert", ip1, "aא.example", "", None, "aא.example"},
 	} {
 		t.Run(tc.section+"/"+tc.name, func(t *testing.T) {
 			got := c.SPF(t.Context(), tc.ip, tc.helo, tc.mailFrom)
