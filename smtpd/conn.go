@@ -91,7 +91,6 @@ type conn struct {
 	out         string    // what go-smtp is yet to read of the line it was given
 	reply       []byte    // the reply go-smtp is writing
 	replyErr    error     // the cause of the refusal go-smtp is writing, for the log
-	dataReply   *Error    // the reply to DATA, for go-smtp to write
 	errCount    int
 	junkCount   int
 	txCount     int
