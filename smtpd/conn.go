@@ -606,7 +606,33 @@ func (c *conn) logRefusal(reply []byte, cause error) {
 	if e, ok := cause.(*Error); cause != nil && (!ok || e.Err != nil) {
 		attrs = append(attrs, "err", cause)
 	}
-	c.logger().Info("refused", attrs...)
+	// A refusal is the server's policy working and is logged at INFO; a
+	// handler that failed (a database down, a disk full) is the operator's
+	// problem and is logged at WARN so that it stands out.
+	level := slog.LevelInfo
+	var fault *serverFault
+	if errors.As(cause, &fault) {
+		level = slog.LevelWarn
+	}
+	c.logger().Log(context.Background(), level, "refused", attrs...)
+}
+
+// serverFault marks an error of the server's own, such as a handler's error
+// that is not an *Error: the client is answered 451 4.3.0 (or 421 before
+// the greeting) and the log gets the cause at WARN.
+type serverFault struct{ err error }
+
+func (f *serverFault) Error() string { return f.err.Error() }
+func (f *serverFault) Unwrap() error { return f.err }
+
+// asFault marks err as a serverFault unless it is (or wraps) an *Error, a
+// reply the handler chose.
+func asFault(err error) error {
+	var e *Error
+	if err == nil || errors.As(err, &e) {
+		return err
+	}
+	return &serverFault{err}
 }
 
 // closeWith sends a last reply and closes the connection.
@@ -673,7 +699,8 @@ func errShuttingDown(s *Server) *Error {
 var errConnectInternal = &Error{Code: 421, Enhanced: EnhancedCode{4, 3, 0}, Message: "Temporary server error, try again later"}
 
 // call runs a handler. A panic is logged with its stack and ends the
-// session with 421, never the server.
+// session with 421, never the server. An error that is not an *Error comes
+// back marked as a serverFault.
 func (c *conn) call(h func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -682,7 +709,7 @@ func (c *conn) call(h func() error) (err error) {
 			err = errPanic
 		}
 	}()
-	return h()
+	return asFault(h())
 }
 
 // toGoSMTP turns a handler's error into the reply go-smtp is to write,

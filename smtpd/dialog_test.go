@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,7 @@ import (
 //	? stored-prefix s     the last committed message starts with s
 //	? log-contains s      the server's log holds s
 //	? log-lacks s         the server's log does not hold s
+//	? log-line s1 s2 ...  one line of the server's log holds every si
 func TestDialogs(t *testing.T) {
 	files, err := filepath.Glob("testdata/dialogs/*.txt")
 	if err != nil || len(files) == 0 {
@@ -346,6 +348,22 @@ func checkStored(t *testing.T, ts *testServer, text string, fail func(string, ..
 	case "log-lacks":
 		if strings.Contains(ts.log(), unquote()) {
 			fail("log:\n%s", ts.log())
+		}
+	case "log-line":
+		var want []string
+		for rest := strings.TrimSpace(arg); rest != ""; rest = strings.TrimSpace(rest) {
+			q, err := strconv.QuotedPrefix(rest)
+			if err != nil {
+				fail("not a Go string: %q", rest)
+			}
+			s, _ := strconv.Unquote(q)
+			want = append(want, s)
+			rest = rest[len(q):]
+		}
+		if !slices.ContainsFunc(strings.Split(ts.log(), "\n"), func(line string) bool {
+			return !slices.ContainsFunc(want, func(w string) bool { return !strings.Contains(line, w) })
+		}) {
+			fail("no line holds them all; log:\n%s", ts.log())
 		}
 	default:
 		fail("unknown check")
