@@ -86,14 +86,18 @@ type conn struct {
 	env         *Envelope // the open transaction, or nil
 	pendingMail *mailArgs // the MAIL command handed to go-smtp
 	pendingRcpt string    // the RCPT address handed to go-smtp
-	lastVerb    string    // the command go-smtp is answering
+	lastVerb    string    // the command being answered
 	synthEnd    bool      // go-smtp is to read an empty message next
 	out         string    // what go-smtp is yet to read of the line it was given
 	reply       []byte    // the reply go-smtp is writing
 	replyErr    error     // the cause of the refusal go-smtp is writing, for the log
-	errCount    int
-	junkCount   int
 	txCount     int
+
+	// Counted since the last accepted message (see Server.MaxErrors,
+	// MaxJunkCommands and MaxEmptyTransactions).
+	errCount     int
+	junkCount    int
+	emptyTxCount int // transactions opened
 
 	released  atomic.Bool
 	closeOnce sync.Once
@@ -364,6 +368,7 @@ func (c *conn) command(line string) string {
 		return ""
 	}
 	verb, arg := splitCommand(line)
+	c.lastVerb = verb
 	srv := c.srv
 	switch verb {
 	case "EHLO", "HELO":
@@ -372,9 +377,14 @@ func (c *conn) command(line string) string {
 			c.respond(Errorf(501, EnhancedCode{5, 5, 4}, "Syntax error in %s: %v", verb, err), nil)
 			return ""
 		}
+		// RFC 5321 §4.1.4: EHLO ends the open transaction as RSET does.
+		c.endEmptyTransaction()
+		// The first EHLO after STARTTLS is required (RFC 3207 §4.2), not junk.
+		if c.info.Helo != "" && c.junk() {
+			return ""
+		}
 		c.info.Helo, c.info.esmtp = name, verb == "EHLO"
 		c.env = nil
-		c.lastVerb = verb
 		return verb + " " + name + "\r\n"
 	case "MAIL":
 		switch {
@@ -396,8 +406,12 @@ func (c *conn) command(line string) string {
 			c.respond(reply, nil)
 			return ""
 		}
+		if c.emptyTxCount >= srv.maxEmptyTransactions() {
+			c.closeWith(Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many transactions without a message, closing connection", srv.hostname()), nil)
+			return ""
+		}
+		c.emptyTxCount++
 		c.pendingMail = &m
-		c.lastVerb = verb
 		// go-smtp's parser is more lenient than ours and splits quoted
 		// local parts at the wrong "@": it gets a stand-in path, and
 		// Session.Mail uses what was parsed here.
@@ -417,7 +431,6 @@ func (c *conn) command(line string) string {
 			return ""
 		}
 		c.pendingRcpt = to
-		c.lastVerb = verb
 		return "RCPT TO:<rcpt@ownmx.invalid>\r\n"
 	case "DATA":
 		switch {
@@ -428,15 +441,14 @@ func (c *conn) command(line string) string {
 		case len(c.env.Rcpt) == 0:
 			c.respond(Errorf(554, EnhancedCode{5, 5, 1}, "No valid recipients"), nil)
 		default:
-			c.lastVerb = verb
 			return "DATA\r\n"
 		}
 		return ""
 	case "RSET":
+		c.endEmptyTransaction()
 		if c.junk() {
 			return ""
 		}
-		c.lastVerb = verb
 		return "RSET\r\n"
 	case "NOOP":
 		if !c.junk() {
@@ -480,11 +492,27 @@ func (c *conn) command(line string) string {
 // the session.
 func (c *conn) junk() bool {
 	c.junkCount++
+	return c.tooMuchJunk()
+}
+
+// tooMuchJunk ends the session once it has sent more commands that do
+// nothing than MaxJunkCommands allows, and reports whether it did.
+func (c *conn) tooMuchJunk() bool {
 	if c.junkCount > c.srv.maxJunkCommands() {
 		c.closeWith(Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many commands that do nothing, closing connection", c.srv.hostname()), nil)
 		return true
 	}
 	return false
+}
+
+// endEmptyTransaction counts the open transaction, which is ending without
+// a message, as junk: its MAIL made the Mail handler work for nothing. The
+// limit is checked by the command that ends it (or after the reply that
+// refuses it), so that the client still gets that reply.
+func (c *conn) endEmptyTransaction() {
+	if c.env != nil {
+		c.junkCount++
+	}
 }
 
 // startTLS upgrades the connection (RFC 3207).
@@ -595,7 +623,11 @@ func (c *conn) sendReply(reply []byte, code int, cause error) {
 	}
 	if code >= 400 && c.errCount > c.srv.maxErrors() {
 		c.closeWith(Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many errors, closing connection", c.srv.hostname()), nil)
+		return
 	}
+	// A transaction refused at MAIL or at the end of DATA was counted as
+	// junk before this reply.
+	c.tooMuchJunk()
 }
 
 func (c *conn) logRefusal(reply []byte, cause error) {
@@ -744,6 +776,7 @@ func (c *conn) Mail(string, *smtp.MailOptions) error {
 	}
 	if h := c.srv.Mail; h != nil {
 		if err := c.call(func() error { return h.Mail(c.ctx, env) }); err != nil {
+			c.junkCount++ // the transaction ended at once, without a message
 			return c.toGoSMTP(err)
 		}
 	}
@@ -798,11 +831,13 @@ func (c *conn) Data(io.Reader) error {
 	c.synthEnd = true
 	switch {
 	case dr.refused != nil:
+		c.endEmptyTransaction()
 		return c.toGoSMTP(dr.refused)
 	case herr != nil:
+		c.endEmptyTransaction()
 		return c.toGoSMTP(herr)
 	}
-	c.errCount, c.junkCount = 0, 0
+	c.errCount, c.junkCount, c.emptyTxCount = 0, 0, 0
 	if c.srv.logger().Enabled(context.Background(), slog.LevelInfo) {
 		c.logger().Info("message accepted", "helo", c.info.Helo, "id", env.ID, "from", env.From, "rcpt", env.Rcpt, "size", dr.n)
 	}

@@ -165,6 +165,8 @@ func newUnstartedServer(t testing.TB, opts map[string]string) *testServer {
 			srv.MaxErrors = atoi(t, v)
 		case "max-junk":
 			srv.MaxJunkCommands = atoi(t, v)
+		case "max-empty-transactions":
+			srv.MaxEmptyTransactions = atoi(t, v)
 		case "read-timeout":
 			srv.ReadTimeout = duration(t, v)
 		case "data-timeout":

@@ -21,17 +21,18 @@ import (
 
 // Defaults of the Server fields left at zero.
 const (
-	DefaultMaxMessageBytes     = 25 << 20 // 25 MiB
-	DefaultMaxRecipients       = 100      // RFC 5321 §4.5.3.1.8
-	DefaultMaxReceivedHeaders  = 50
-	DefaultReadTimeout         = 5 * time.Minute // RFC 5321 §4.5.3.2.7
-	DefaultDataTimeout         = 10 * time.Minute
-	DefaultWriteTimeout        = time.Minute
-	DefaultSessionTimeout      = 30 * time.Minute
-	DefaultMaxConnections      = 1000
-	DefaultMaxConnectionsPerIP = 50
-	DefaultMaxErrors           = 20
-	DefaultMaxJunkCommands     = 100
+	DefaultMaxMessageBytes      = 25 << 20 // 25 MiB
+	DefaultMaxRecipients        = 100      // RFC 5321 §4.5.3.1.8
+	DefaultMaxReceivedHeaders   = 50
+	DefaultReadTimeout          = 5 * time.Minute // RFC 5321 §4.5.3.2.7
+	DefaultDataTimeout          = 10 * time.Minute
+	DefaultWriteTimeout         = time.Minute
+	DefaultSessionTimeout       = 30 * time.Minute
+	DefaultMaxConnections       = 1000
+	DefaultMaxConnectionsPerIP  = 50
+	DefaultMaxErrors            = 20
+	DefaultMaxJunkCommands      = 100
+	DefaultMaxEmptyTransactions = 10
 )
 
 // Server receives mail over SMTP. Set Rcpt and Data, then call
@@ -78,10 +79,24 @@ type Server struct {
 	// 5xx) before it is closed with 421, counted since the last accepted
 	// message; default 20.
 	MaxErrors int
-	// MaxJunkCommands is how many commands that do nothing (NOOP, RSET,
-	// VRFY, EXPN, HELP) a session may send since the last accepted
-	// message before it is closed with 421; default 100.
+	// MaxJunkCommands is how many commands that do nothing a session may
+	// send since the last accepted message before it is closed with 421;
+	// default 100. They are NOOP, RSET, VRFY, EXPN and HELP; EHLO and
+	// HELO after the first (the one RFC 3207 requires after STARTTLS is a
+	// first); and each MAIL whose transaction ends without a message:
+	// refused by the Mail handler, reset by RSET, EHLO or HELO, or its
+	// message refused. (STARTTLS is refused inside a transaction, and one
+	// open when the session ends has nothing left to count against.)
 	MaxJunkCommands int
+	// MaxEmptyTransactions is how many transactions a session may open
+	// (MAIL commands that pass the syntax checks and reach the Mail
+	// handler) without one of them delivering a message: the next MAIL
+	// is answered 421 4.7.0 and the session closed before the Mail
+	// handler runs. It is counted since the last accepted message, whose
+	// transaction counts no more; default 10. It bounds the work a client
+	// that sends no mail can make the server do per connection: each
+	// MAIL may cost an SPF check, that is DNS queries.
+	MaxEmptyTransactions int
 
 	// Connect, if set, runs before the greeting.
 	Connect ConnectHandler
@@ -360,6 +375,9 @@ func (s *Server) maxConnectionsPerIP() int {
 func (s *Server) maxErrors() int { return limit(s.MaxErrors, DefaultMaxErrors, 1<<30) }
 func (s *Server) maxJunkCommands() int {
 	return limit(s.MaxJunkCommands, DefaultMaxJunkCommands, 1<<30)
+}
+func (s *Server) maxEmptyTransactions() int {
+	return limit(s.MaxEmptyTransactions, DefaultMaxEmptyTransactions, 1<<30)
 }
 
 // goSMTPLog sends go-smtp's own log lines to the Server's logger.
