@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -69,9 +70,10 @@ type conn struct {
 	br  *bufio.Reader // over rw, through socketReader
 	log *slog.Logger  // made by logger when first needed
 
-	info   Conn
-	ctx    context.Context
-	cancel context.CancelFunc
+	info      Conn
+	clientKey netip.Prefix // what MaxConnectionsPerIP counts it under
+	ctx       context.Context
+	cancel    context.CancelFunc
 
 	// Deadlines (see socketReader).
 	lineStart   time.Time // when the line being read may have started
@@ -255,7 +257,7 @@ func (c *conn) Close() error {
 // finds its place free.
 func (c *conn) release() {
 	if c.released.CompareAndSwap(false, true) {
-		c.srv.releaseSlot(c.info.RemoteAddr.Addr())
+		c.srv.releaseSlot(c.clientKey)
 	}
 }
 

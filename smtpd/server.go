@@ -30,6 +30,8 @@ const (
 	DefaultSessionTimeout       = 30 * time.Minute
 	DefaultMaxConnections       = 1000
 	DefaultMaxConnectionsPerIP  = 50
+	DefaultIPv4PrefixLen        = 32
+	DefaultIPv6PrefixLen        = 64
 	DefaultMaxErrors            = 20
 	DefaultMaxJunkCommands      = 100
 	DefaultMaxEmptyTransactions = 10
@@ -73,8 +75,21 @@ type Server struct {
 	// Clients over it are told 421 and disconnected.
 	MaxConnections int
 	// MaxConnectionsPerIP bounds the connections served at once from one
-	// client IP address; default 50.
+	// client network (see IPv4PrefixLen and IPv6PrefixLen); default 50.
+	// Clients over it are told 421 and disconnected.
 	MaxConnectionsPerIP int
+	// IPv4PrefixLen is how many leading bits of an IPv4 client address
+	// MaxConnectionsPerIP counts by; default 32, each address on its own.
+	// A negative value, or one over 32, also means 32.
+	IPv4PrefixLen int
+	// IPv6PrefixLen is how many leading bits of an IPv6 client address
+	// MaxConnectionsPerIP counts by; default 64. A site is given a /64 at
+	// least (RFC 6177) and may use any of its 2^64 addresses, so counting
+	// each address on its own would let one network take every slot. A
+	// negative value, or one over 128, means 128: each address on its own.
+	// An IPv4 address seen through an IPv6 socket (::ffff:192.0.2.1)
+	// counts as IPv4.
+	IPv6PrefixLen int
 	// MaxErrors is how many commands a session may get refused (4xx or
 	// 5xx) before it is closed with 421, counted since the last accepted
 	// message; default 20.
@@ -116,7 +131,7 @@ type Server struct {
 	mu         sync.Mutex
 	gs         *smtp.Server
 	conns      map[*conn]struct{}
-	perIP      map[netip.Addr]int
+	perIP      map[netip.Prefix]int // by clientKey
 	nconns     int
 	hostOnce   sync.Once
 	hostnameV  string
@@ -184,7 +199,7 @@ func (s *Server) goSMTP() *smtp.Server {
 		gs.ErrorLog = goSMTPLog{s.logger()}
 		s.gs = gs
 		s.conns = make(map[*conn]struct{})
-		s.perIP = make(map[netip.Addr]int)
+		s.perIP = make(map[netip.Prefix]int)
 	}
 	return s.gs
 }
@@ -261,34 +276,56 @@ func (s *Server) newConn(raw net.Conn) *conn {
 			RemoteAddr: remote,
 			LocalAddr:  addrPort(raw.LocalAddr()),
 		},
+		clientKey: s.clientKey(remote.Addr()),
 	}
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(socketReader{c})
 	now := time.Now()
 	c.lineStart, c.sessionEnd = now, now.Add(s.sessionTimeout())
 
-	ip := remote.Addr()
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.nconns++
-	s.perIP[ip]++
+	s.perIP[c.clientKey]++
 	switch {
 	case s.nconns > s.maxConnections():
 		c.refusal = Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many connections, try again later", s.hostname())
-	case s.perIP[ip] > s.maxConnectionsPerIP():
-		c.refusal = Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many connections from your address, try again later", s.hostname())
+	case s.perIP[c.clientKey] > s.maxConnectionsPerIP():
+		c.refusal = Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many connections from your network, try again later", s.hostname())
 	}
 	s.mu.Unlock()
 	return c
 }
 
-func (s *Server) releaseSlot(ip netip.Addr) {
+func (s *Server) releaseSlot(key netip.Prefix) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nconns--
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
-		delete(s.perIP, ip)
+	if s.perIP[key]--; s.perIP[key] <= 0 {
+		delete(s.perIP, key)
 	}
+}
+
+// clientKey returns the network a client's connections are counted under
+// for MaxConnectionsPerIP: its address cut to IPv4PrefixLen or
+// IPv6PrefixLen bits, an IPv4-mapped IPv6 address as IPv4, without zone.
+func (s *Server) clientKey(ip netip.Addr) netip.Prefix {
+	ip = ip.Unmap().WithZone("")
+	bits := prefixLen(s.IPv4PrefixLen, DefaultIPv4PrefixLen, 32)
+	if ip.Is6() {
+		bits = prefixLen(s.IPv6PrefixLen, DefaultIPv6PrefixLen, 128)
+	}
+	p, _ := ip.Prefix(bits) // the zero Addr, of no socket, gives the zero Prefix
+	return p
+}
+
+// prefixLen returns v, def when v is zero, or max when v is negative or
+// over max.
+func prefixLen(v, def, max int) int {
+	if v < 0 || v > max {
+		return max
+	}
+	return limit(v, def, max)
 }
 
 func (s *Server) forget(c *conn) {
