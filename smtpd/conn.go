@@ -103,13 +103,23 @@ type conn struct {
 
 	released  atomic.Bool
 	closeOnce sync.Once
+
+	// interruptMu keeps interrupt from moving the deadline under a TLS
+	// handshake, which it would break.
+	interruptMu sync.Mutex
+	handshaking bool
 }
 
 // socketReader reads the socket under the connection's deadlines. Each line
-// must arrive whole within ReadTimeout of its start, a line starting when the
-// previous one ended or when the server last replied; a byte now and then
-// does not renew it. DataTimeout bounds the whole message and SessionTimeout
-// the whole session.
+// must arrive whole within ReadTimeout (OverloadReadTimeout while the server
+// is overloaded) of its start, a line starting when the previous one ended
+// or when the server last replied; a byte now and then does not renew it.
+// DataTimeout bounds the whole message and SessionTimeout the whole session.
+//
+// Other goroutines stop a read with interrupt, which moves the deadline to
+// now, after changing what the deadline depends on (Shutdown, the overload
+// starting or ending): the read then times out before its deadline, and
+// socketReader sets the deadline again and goes on.
 type socketReader struct{ c *conn }
 
 func (r socketReader) Read(p []byte) (int, error) {
@@ -119,6 +129,12 @@ func (r socketReader) Read(p []byte) (int, error) {
 		if !d.Equal(c.setDeadline) {
 			c.tcp.SetReadDeadline(d)
 			c.setDeadline = d
+			// An overload that started or ended while d was computed
+			// may have had its interrupt undone by this deadline:
+			// look again.
+			if !c.readDeadline().Equal(d) {
+				continue
+			}
 		}
 		// Checked after the deadline is set: Shutdown sets the flag, then
 		// moves the deadline to now, so one of the two stops an idle read.
@@ -130,8 +146,9 @@ func (r socketReader) Read(p []byte) (int, error) {
 			c.lineStart = time.Now()
 		}
 		if err != nil && isTimeout(err) && time.Now().Before(d) {
-			// Shutdown moved the deadline to stop an idle read; this
-			// one is not idle (or no longer), so it goes on.
+			// interrupt moved the deadline: Shutdown to stop an idle
+			// read (this one is not idle, or no longer), or the
+			// overload to change the timeout. Set it again and go on.
 			c.setDeadline = time.Time{}
 			if n > 0 {
 				return n, nil
@@ -143,7 +160,7 @@ func (r socketReader) Read(p []byte) (int, error) {
 }
 
 func (c *conn) readDeadline() time.Time {
-	d := c.lineStart.Add(c.srv.readTimeout())
+	d := c.lineStart.Add(c.srv.activeReadTimeout())
 	if c.inData && c.dataEnd.Before(d) {
 		d = c.dataEnd
 	}
@@ -161,6 +178,10 @@ func (c *conn) timeoutReply() *Error {
 		return Errorf(421, EnhancedCode{4, 4, 2}, "%s Session too long, closing connection", c.srv.hostname())
 	case c.inData && !now.Before(c.dataEnd):
 		return Errorf(421, EnhancedCode{4, 4, 2}, "%s Message transfer took too long, closing connection", c.srv.hostname())
+	}
+	if now.Before(c.lineStart.Add(c.srv.readTimeout())) {
+		// Only the overload's shorter timeout can have run out.
+		return Errorf(421, EnhancedCode{4, 4, 2}, "%s Timeout waiting for a line (server busy), closing connection", c.srv.hostname())
 	}
 	return Errorf(421, EnhancedCode{4, 4, 2}, "%s Timeout waiting for a line, closing connection", c.srv.hostname())
 }
@@ -261,9 +282,18 @@ func (c *conn) release() {
 	}
 }
 
-// interrupt stops a read blocked waiting for the client. Called by
-// Shutdown from another goroutine.
-func (c *conn) interrupt() { c.tcp.SetReadDeadline(time.Now()) }
+// interrupt stops a read blocked waiting for the client, which then sets
+// its deadline again (see socketReader). Called from other goroutines by
+// Shutdown and when the overload starts or ends. A TLS handshake is left
+// alone: its deadline was set when it began, and the read after it sets
+// the deadline in force.
+func (c *conn) interrupt() {
+	c.interruptMu.Lock()
+	defer c.interruptMu.Unlock()
+	if !c.handshaking {
+		c.tcp.SetReadDeadline(time.Now())
+	}
+}
 
 func (c *conn) LocalAddr() net.Addr  { return c.tcp.LocalAddr() }
 func (c *conn) RemoteAddr() net.Addr { return c.tcp.RemoteAddr() }
@@ -538,9 +568,11 @@ func (c *conn) startTLS(arg string) {
 		return
 	}
 	tc := tls.Server(c.tcp, cfg)
-	c.tcp.SetDeadline(time.Now().Add(c.srv.readTimeout()))
+	c.setHandshaking(true)
+	c.tcp.SetDeadline(time.Now().Add(c.srv.activeReadTimeout()))
 	c.setDeadline = time.Time{}
 	err := tc.HandshakeContext(c.ctx)
+	c.setHandshaking(false)
 	c.tcp.SetWriteDeadline(time.Time{})
 	if err != nil {
 		c.logger().Info("TLS handshake failed", "err", err)
@@ -556,6 +588,12 @@ func (c *conn) startTLS(arg string) {
 	c.lineStart = time.Now()
 	// RFC 3207 §4.2: the server forgets what the client said before.
 	c.info.TLS, c.info.Helo, c.info.esmtp = &state, "", false
+}
+
+func (c *conn) setHandshaking(on bool) {
+	c.interruptMu.Lock()
+	c.handshaking = on
+	c.interruptMu.Unlock()
 }
 
 // flushReply sends a reply go-smtp finished writing, with our text where

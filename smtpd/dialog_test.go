@@ -169,6 +169,8 @@ func newUnstartedServer(t testing.TB, opts map[string]string) *testServer {
 			srv.MaxEmptyTransactions = atoi(t, v)
 		case "read-timeout":
 			srv.ReadTimeout = duration(t, v)
+		case "overload-read-timeout":
+			srv.OverloadReadTimeout = duration(t, v)
 		case "data-timeout":
 			srv.DataTimeout = duration(t, v)
 		case "session-timeout":

@@ -25,6 +25,7 @@ const (
 	DefaultMaxRecipients        = 100      // RFC 5321 §4.5.3.1.8
 	DefaultMaxReceivedHeaders   = 50
 	DefaultReadTimeout          = 5 * time.Minute // RFC 5321 §4.5.3.2.7
+	DefaultOverloadReadTimeout  = 10 * time.Second
 	DefaultDataTimeout          = 10 * time.Minute
 	DefaultWriteTimeout         = time.Minute
 	DefaultSessionTimeout       = 30 * time.Minute
@@ -63,6 +64,15 @@ type Server struct {
 	// has to arrive whole, counted from the end of the line before it or
 	// from the server's last reply; default 5 minutes.
 	ReadTimeout time.Duration
+	// OverloadReadTimeout takes the place of ReadTimeout, when shorter,
+	// while the server is overloaded: from the moment it serves 80% of
+	// MaxConnections until it serves fewer than 70%; default 10 seconds.
+	// Idle and slow clients then make room for others, as in Postfix's
+	// stress mode (where 300 seconds become 10). It applies at once to
+	// the sessions already waiting for a line, whose deadlines move in
+	// when the overload starts and out again when it ends. A negative
+	// value means ReadTimeout always.
+	OverloadReadTimeout time.Duration
 	// DataTimeout bounds the transfer of one whole message; default 10
 	// minutes.
 	DataTimeout time.Duration
@@ -72,7 +82,8 @@ type Server struct {
 	SessionTimeout time.Duration
 
 	// MaxConnections bounds the connections served at once; default 1000.
-	// Clients over it are told 421 and disconnected.
+	// Clients over it are told 421 and disconnected. Near it the server is
+	// overloaded (see OverloadReadTimeout).
 	MaxConnections int
 	// MaxConnectionsPerIP bounds the connections served at once from one
 	// client network (see IPv4PrefixLen and IPv6PrefixLen); default 50.
@@ -128,6 +139,7 @@ type Server struct {
 	Logger *slog.Logger
 
 	inShutdown atomic.Bool
+	overloaded atomic.Bool // set and cleared under mu by updateOverload
 	mu         sync.Mutex
 	gs         *smtp.Server
 	conns      map[*conn]struct{}
@@ -293,16 +305,64 @@ func (s *Server) newConn(raw net.Conn) *conn {
 	case s.perIP[c.clientKey] > s.maxConnectionsPerIP():
 		c.refusal = Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many connections from your network, try again later", s.hostname())
 	}
+	changed := s.updateOverload()
 	s.mu.Unlock()
+	if changed {
+		s.overloadChanged()
+	}
 	return c
 }
 
 func (s *Server) releaseSlot(key netip.Prefix) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.nconns--
 	if s.perIP[key]--; s.perIP[key] <= 0 {
 		delete(s.perIP, key)
+	}
+	changed := s.updateOverload()
+	s.mu.Unlock()
+	if changed {
+		s.overloadChanged()
+	}
+}
+
+// The server is overloaded from the moment it serves overloadEnter percent
+// of MaxConnections until it serves fewer than overloadLeave percent. The
+// gap keeps a load that hovers at one threshold from flipping the state at
+// each connection: every flip wakes every session.
+const (
+	overloadEnter = 80
+	overloadLeave = 70
+)
+
+// updateOverload sets s.overloaded from the number of connections and
+// reports whether it changed. s.mu is held.
+func (s *Server) updateOverload() bool {
+	if s.OverloadReadTimeout < 0 {
+		return false
+	}
+	n, max := float64(s.nconns), float64(s.maxConnections())
+	over := s.overloaded.Load()
+	switch {
+	case !over && n >= max*overloadEnter/100:
+	case over && n < max*overloadLeave/100:
+	default:
+		return false
+	}
+	s.overloaded.Store(!over)
+	return true
+}
+
+// overloadChanged logs the new state and has every session waiting for a
+// line set its deadline again with the read timeout now in force.
+func (s *Server) overloadChanged() {
+	if s.overloaded.Load() {
+		s.logger().Warn("overloaded: read timeout shortened", "max_connections", s.maxConnections(), "read_timeout", s.activeReadTimeout())
+	} else {
+		s.logger().Info("no longer overloaded", "read_timeout", s.activeReadTimeout())
+	}
+	for _, c := range s.connList() {
+		c.interrupt()
 	}
 }
 
@@ -395,6 +455,16 @@ func (s *Server) maxReceivedHeaders() int {
 }
 func (s *Server) readTimeout() time.Duration {
 	return limit(s.ReadTimeout, DefaultReadTimeout, forever)
+}
+
+// activeReadTimeout is the read timeout in force: ReadTimeout, or
+// OverloadReadTimeout while overloaded if it is shorter.
+func (s *Server) activeReadTimeout() time.Duration {
+	d := s.readTimeout()
+	if s.overloaded.Load() {
+		d = min(d, limit(s.OverloadReadTimeout, DefaultOverloadReadTimeout, forever))
+	}
+	return d
 }
 func (s *Server) dataTimeout() time.Duration {
 	return limit(s.DataTimeout, DefaultDataTimeout, forever)

@@ -531,3 +531,118 @@ func TestConnectionsPerNetworkLoopback(t *testing.T) {
 		})
 	}
 }
+
+// staysOpen fails the test if the server replies to c or closes it within
+// d: a deadline on the client's read, not a sleep. It then checks that the
+// session still answers.
+func staysOpen(t *testing.T, c *smtptest.Client, d time.Duration) {
+	t.Helper()
+	c.Timeout = d
+	r, err := c.ReadReply()
+	c.Timeout = 10 * time.Second
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("within %v the idle session got %q (%v), want nothing", d, r.Last(), err)
+	}
+	if r := c.Cmd("NOOP"); r.Code != 250 {
+		t.Fatalf("NOOP after waiting: %s", r)
+	}
+}
+
+// TestOverload (issue 9 B): the read timeout shrinks to
+// OverloadReadTimeout only at 80% of MaxConnections, and grows back for the
+// sessions waiting for a line once the load drops under 70%. (That it
+// applies to a session already waiting when the overload starts is
+// dialogue 15-overload.)
+func TestOverload(t *testing.T) {
+	opts := map[string]string{"max-connections": "5", "read-timeout": "1h", "overload-read-timeout": "200ms"}
+
+	t.Run("two of five", func(t *testing.T) {
+		t.Parallel()
+		ts := newTestServer(t, opts)
+		a := smtptest.Dial(t, ts.addr)
+		a.ReadReply()
+		a.Cmd("EHLO client.example.org")
+		b := smtptest.Dial(t, ts.addr)
+		if r, err := b.ReadReply(); err != nil || r.Code != 220 {
+			t.Fatalf("second client: %q (%v)", r.Last(), err)
+		}
+		staysOpen(t, a, time.Second)
+	})
+
+	t.Run("negative means never", func(t *testing.T) {
+		t.Parallel()
+		ts := newTestServer(t, map[string]string{"max-connections": "5", "read-timeout": "1h", "overload-read-timeout": "-1s"})
+		a := smtptest.Dial(t, ts.addr)
+		a.ReadReply()
+		for range 4 {
+			c := smtptest.Dial(t, ts.addr)
+			if r, err := c.ReadReply(); err != nil || r.Code != 220 {
+				t.Fatalf("greeting: %q (%v)", r.Last(), err)
+			}
+		}
+		staysOpen(t, a, time.Second)
+	})
+
+	t.Run("ends when the load drops", func(t *testing.T) {
+		t.Parallel()
+		// Three sessions wait inside the Data handler, where no read
+		// timeout runs; a fourth one, idle, brings the overload. The
+		// first of the three to end brings the load under 70% before
+		// the idle session's short deadline (1 s, against the few
+		// milliseconds that takes): the deadline moves out again.
+		ts := newUnstartedServer(t, map[string]string{"max-connections": "5", "read-timeout": "1h", "overload-read-timeout": "1s"})
+		entered, release := make(chan struct{}, 3), make(chan struct{})
+		ts.srv.Data = smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return err
+			}
+			entered <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		})
+		addr := smtptest.Start(t, ts.srv)
+		var busy []*smtptest.Client
+		for range 3 {
+			c := smtptest.Dial(t, addr)
+			c.ReadReply()
+			c.WriteRaw("EHLO client.example.org\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
+			for range 4 {
+				if r, err := c.ReadReply(); err != nil || r.Code >= 400 {
+					t.Fatalf("before the message: %q (%v)", r.Last(), err)
+				}
+			}
+			c.WriteRaw("Subject: held\r\n\r\nbody\r\n.\r\n")
+			select {
+			case <-entered:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the Data handler was not called")
+			}
+			busy = append(busy, c)
+		}
+		idle := smtptest.Dial(t, addr) // the fourth: overloaded
+		if r, err := idle.ReadReply(); err != nil || r.Code != 220 {
+			t.Fatalf("fourth client: %q (%v)", r.Last(), err)
+		}
+		release <- struct{}{}
+		if r, err := busy[0].ReadReply(); err != nil || r.Code != 250 {
+			t.Fatalf("held message: %q (%v)", r.Last(), err)
+		}
+		if r := busy[0].Cmd("QUIT"); r.Code != 221 {
+			t.Fatalf("QUIT: %s", r)
+		}
+		staysOpen(t, idle, 2*time.Second)
+		close(release)
+		for _, c := range busy[1:] {
+			if r, err := c.ReadReply(); err != nil || r.Code != 250 {
+				t.Fatalf("held message: %q (%v)", r.Last(), err)
+			}
+		}
+		if !strings.Contains(ts.log(), "no longer overloaded") {
+			t.Errorf("log lacks the end of the overload:\n%s", ts.log())
+		}
+	})
+}
