@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -679,8 +680,8 @@ func (c *conn) logRefusal(reply []byte, cause error) {
 		attrs = append(attrs, "err", cause)
 	}
 	// A refusal is the server's policy working and is logged at INFO; a
-	// handler that failed (a database down, a disk full) is the operator's
-	// problem and is logged at WARN so that it stands out.
+	// handler that failed (a database down) or a disk nearly full is the
+	// operator's problem and is logged at WARN so that it stands out.
 	level := slog.LevelInfo
 	var fault *serverFault
 	if errors.As(cause, &fault) {
@@ -691,7 +692,8 @@ func (c *conn) logRefusal(reply []byte, cause error) {
 
 // serverFault marks an error of the server's own, such as a handler's error
 // that is not an *Error: the client is answered 451 4.3.0 (or 421 before
-// the greeting) and the log gets the cause at WARN.
+// the greeting) and the log gets the cause at WARN. As the Err of an
+// *Error it has that reply logged at WARN.
 type serverFault struct{ err error }
 
 func (f *serverFault) Error() string { return f.err.Error() }
@@ -805,6 +807,10 @@ func (c *conn) Mail(string, *smtp.MailOptions) error {
 	if m == nil {
 		return c.toGoSMTP(Errorf(503, EnhancedCode{5, 5, 1}, "Bad sequence of commands"))
 	}
+	if err := c.checkFreeSpace(m.size); err != nil {
+		c.junkCount++ // the transaction ended at once, without a message
+		return c.toGoSMTP(err)
+	}
 	c.txCount++
 	env := &Envelope{
 		Conn:     &c.info,
@@ -821,6 +827,38 @@ func (c *conn) Mail(string, *smtp.MailOptions) error {
 		}
 	}
 	c.env = env
+	return nil
+}
+
+// checkFreeSpace asks Server.FreeSpace whether a message of the declared
+// size (0: none declared) would fit, and returns the refusal if not.
+func (c *conn) checkFreeSpace(size int64) error {
+	freeSpace := c.srv.FreeSpace
+	if freeSpace == nil {
+		return nil
+	}
+	if size == 0 {
+		size = c.srv.maxMessageBytes() // 0 when unlimited
+	}
+	need := size + c.srv.freeSpaceReserve()
+	if need < size { // overflow: SIZE near 2^63 with messages unlimited
+		need = math.MaxInt64
+	}
+	var free int64
+	err := c.call(func() (err error) {
+		free, err = freeSpace(c.ctx)
+		if err != nil {
+			err = fmt.Errorf("asking FreeSpace: %w", err)
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return err
+	case free < need:
+		return &Error{Code: 452, Enhanced: EnhancedCode{4, 3, 1}, Message: "Insufficient system storage",
+			Err: &serverFault{fmt.Errorf("%d bytes free where messages are stored, %d needed", free, need)}}
+	}
 	return nil
 }
 

@@ -175,6 +175,20 @@ func newUnstartedServer(t testing.TB, opts map[string]string) *testServer {
 			srv.DataTimeout = duration(t, v)
 		case "session-timeout":
 			srv.SessionTimeout = duration(t, v)
+		case "free-space":
+			// The room FreeSpace reports, or "error".
+			var free int64
+			if v != "error" {
+				free = int64(atoi(t, v))
+			}
+			srv.FreeSpace = func(ctx context.Context) (int64, error) {
+				if v == "error" {
+					return 0, errors.New("statfs /var/mail: input/output error")
+				}
+				return free, nil
+			}
+		case "free-space-reserve":
+			srv.FreeSpaceReserve = int64(atoi(t, v))
 		case "tls":
 			srv.TLSConfig = testTLSConfig(t)
 		case "refuse-connect":

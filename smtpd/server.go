@@ -36,6 +36,7 @@ const (
 	DefaultMaxErrors            = 20
 	DefaultMaxJunkCommands      = 100
 	DefaultMaxEmptyTransactions = 10
+	DefaultFreeSpaceReserve     = 64 << 20 // 64 MiB
 )
 
 // Server receives mail over SMTP. Set Rcpt and Data, then call
@@ -123,6 +124,25 @@ type Server struct {
 	// that sends no mail can make the server do per connection: each
 	// MAIL may cost an SPF check, that is DNS queries.
 	MaxEmptyTransactions int
+
+	// FreeSpace, if set, reports the room left, in bytes, where messages
+	// are stored; the store package provides it (srv.FreeSpace =
+	// boxes.FreeSpace). It is asked at each MAIL, before the Mail handler:
+	// when it reports less than the size declared with SIZE= (or
+	// MaxMessageBytes without one, or nothing when messages are
+	// unlimited) plus FreeSpaceReserve, MAIL gets 452 4.3.1 Insufficient
+	// system storage, as Postfix answers, and the client tries later; if
+	// it fails, MAIL gets 451 4.3.0. Both are logged at WARN: no message
+	// is taken that might not be stored.
+	FreeSpace func(ctx context.Context) (int64, error)
+	// FreeSpaceReserve is the room FreeSpace must report beyond the
+	// message itself; default 64 MiB. The check at MAIL reserves nothing:
+	// the sessions that pass it together write their messages together,
+	// and the log, the spool and the store's temporary files share the
+	// disk. 64 MiB keeps room for a couple of messages of the default
+	// 25 MiB besides the one declared, and is little on any disk a mail
+	// server runs on. A negative value means no reserve.
+	FreeSpaceReserve int64
 
 	// Connect, if set, runs before the greeting.
 	Connect ConnectHandler
@@ -482,6 +502,9 @@ func (s *Server) maxConnectionsPerIP() int {
 func (s *Server) maxErrors() int { return limit(s.MaxErrors, DefaultMaxErrors, 1<<30) }
 func (s *Server) maxJunkCommands() int {
 	return limit(s.MaxJunkCommands, DefaultMaxJunkCommands, 1<<30)
+}
+func (s *Server) freeSpaceReserve() int64 {
+	return limit(s.FreeSpaceReserve, DefaultFreeSpaceReserve, 0)
 }
 func (s *Server) maxEmptyTransactions() int {
 	return limit(s.MaxEmptyTransactions, DefaultMaxEmptyTransactions, 1<<30)
