@@ -40,9 +40,9 @@ const (
 )
 
 // Server receives mail over SMTP. Set Rcpt and Data, then call
-// ListenAndServe or Serve. Every field is read when a connection starts, so
-// a Server must not be changed while it serves. The zero value of each limit
-// means its default; a negative value means no limit.
+// ListenAndServe or Serve. The fields are read as connections and commands
+// come, so a Server must not be changed while it serves. The zero value of
+// each limit means its default; a negative value means no limit.
 type Server struct {
 	// Addr is the TCP address ListenAndServe listens on; default ":25".
 	Addr string
@@ -111,15 +111,15 @@ type Server struct {
 	// default 100. They are NOOP, RSET, VRFY, EXPN and HELP; EHLO and
 	// HELO after the first (the one RFC 3207 requires after STARTTLS is a
 	// first); and each MAIL whose transaction ends without a message:
-	// refused by the Mail handler, reset by RSET, EHLO or HELO, or its
-	// message refused. (STARTTLS is refused inside a transaction, and one
+	// refused at once (by FreeSpace or the Mail handler), reset by RSET,
+	// EHLO or HELO, or its message refused. (STARTTLS is refused inside a transaction, and one
 	// open when the session ends has nothing left to count against.)
 	MaxJunkCommands int
 	// MaxEmptyTransactions is how many transactions a session may open
-	// (MAIL commands that pass the syntax checks and reach the Mail
-	// handler) without one of them delivering a message: the next MAIL
-	// is answered 421 4.7.0 and the session closed before the Mail
-	// handler runs. It is counted since the last accepted message, whose
+	// (MAIL commands that pass the syntax checks, accepted or refused by
+	// FreeSpace or the Mail handler) without one of them delivering a
+	// message: the next MAIL is answered 421 4.7.0 and the session closed
+	// before the Mail handler runs. It is counted since the last accepted message, whose
 	// transaction counts no more; default 10. It bounds the work a client
 	// that sends no mail can make the server do per connection: each
 	// MAIL may cost an SPF check, that is DNS queries.
@@ -155,7 +155,10 @@ type Server struct {
 	Data DataHandler
 
 	// Logger receives one record per refused command and per accepted
-	// message; default slog.Default().
+	// message; default slog.Default(). Refusals are at INFO, but those
+	// that are the server's fault (a handler's error that is not an
+	// *Error, FreeSpace failing or short) are at WARN, and a handler's
+	// panic at ERROR. Entering an overload is logged at WARN.
 	Logger *slog.Logger
 
 	inShutdown atomic.Bool
