@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -69,9 +71,10 @@ type conn struct {
 	br  *bufio.Reader // over rw, through socketReader
 	log *slog.Logger  // made by logger when first needed
 
-	info   Conn
-	ctx    context.Context
-	cancel context.CancelFunc
+	info      Conn
+	clientKey netip.Prefix // what MaxConnectionsPerIP counts it under
+	ctx       context.Context
+	cancel    context.CancelFunc
 
 	// Deadlines (see socketReader).
 	lineStart   time.Time // when the line being read may have started
@@ -86,25 +89,38 @@ type conn struct {
 	env         *Envelope // the open transaction, or nil
 	pendingMail *mailArgs // the MAIL command handed to go-smtp
 	pendingRcpt string    // the RCPT address handed to go-smtp
-	lastVerb    string    // the command go-smtp is answering
+	lastVerb    string    // the command being answered
 	synthEnd    bool      // go-smtp is to read an empty message next
 	out         string    // what go-smtp is yet to read of the line it was given
 	reply       []byte    // the reply go-smtp is writing
 	replyErr    error     // the cause of the refusal go-smtp is writing, for the log
-	dataReply   *Error    // the reply to DATA, for go-smtp to write
-	errCount    int
-	junkCount   int
 	txCount     int
+
+	// Counted since the last accepted message (see Server.MaxErrors,
+	// MaxJunkCommands and MaxEmptyTransactions).
+	errCount     int
+	junkCount    int
+	emptyTxCount int // transactions opened
 
 	released  atomic.Bool
 	closeOnce sync.Once
+
+	// interruptMu keeps interrupt from moving the deadline under a TLS
+	// handshake, which it would break.
+	interruptMu sync.Mutex
+	handshaking bool
 }
 
 // socketReader reads the socket under the connection's deadlines. Each line
-// must arrive whole within ReadTimeout of its start, a line starting when the
-// previous one ended or when the server last replied; a byte now and then
-// does not renew it. DataTimeout bounds the whole message and SessionTimeout
-// the whole session.
+// must arrive whole within ReadTimeout (OverloadReadTimeout while the server
+// is overloaded) of its start, a line starting when the previous one ended
+// or when the server last replied; a byte now and then does not renew it.
+// DataTimeout bounds the whole message and SessionTimeout the whole session.
+//
+// Other goroutines stop a read with interrupt, which moves the deadline to
+// now, after changing what the deadline depends on (Shutdown, the overload
+// starting or ending): the read then times out before its deadline, and
+// socketReader sets the deadline again and goes on.
 type socketReader struct{ c *conn }
 
 func (r socketReader) Read(p []byte) (int, error) {
@@ -114,6 +130,12 @@ func (r socketReader) Read(p []byte) (int, error) {
 		if !d.Equal(c.setDeadline) {
 			c.tcp.SetReadDeadline(d)
 			c.setDeadline = d
+			// An overload that started or ended while d was computed
+			// may have had its interrupt undone by this deadline:
+			// look again.
+			if !c.readDeadline().Equal(d) {
+				continue
+			}
 		}
 		// Checked after the deadline is set: Shutdown sets the flag, then
 		// moves the deadline to now, so one of the two stops an idle read.
@@ -125,8 +147,9 @@ func (r socketReader) Read(p []byte) (int, error) {
 			c.lineStart = time.Now()
 		}
 		if err != nil && isTimeout(err) && time.Now().Before(d) {
-			// Shutdown moved the deadline to stop an idle read; this
-			// one is not idle (or no longer), so it goes on.
+			// interrupt moved the deadline: Shutdown to stop an idle
+			// read (this one is not idle, or no longer), or the
+			// overload to change the timeout. Set it again and go on.
 			c.setDeadline = time.Time{}
 			if n > 0 {
 				return n, nil
@@ -138,7 +161,7 @@ func (r socketReader) Read(p []byte) (int, error) {
 }
 
 func (c *conn) readDeadline() time.Time {
-	d := c.lineStart.Add(c.srv.readTimeout())
+	d := c.lineStart.Add(c.srv.activeReadTimeout())
 	if c.inData && c.dataEnd.Before(d) {
 		d = c.dataEnd
 	}
@@ -156,6 +179,10 @@ func (c *conn) timeoutReply() *Error {
 		return Errorf(421, EnhancedCode{4, 4, 2}, "%s Session too long, closing connection", c.srv.hostname())
 	case c.inData && !now.Before(c.dataEnd):
 		return Errorf(421, EnhancedCode{4, 4, 2}, "%s Message transfer took too long, closing connection", c.srv.hostname())
+	}
+	if now.Before(c.lineStart.Add(c.srv.readTimeout())) {
+		// Only the overload's shorter timeout can have run out.
+		return Errorf(421, EnhancedCode{4, 4, 2}, "%s Timeout waiting for a line (server busy), closing connection", c.srv.hostname())
 	}
 	return Errorf(421, EnhancedCode{4, 4, 2}, "%s Timeout waiting for a line, closing connection", c.srv.hostname())
 }
@@ -252,13 +279,22 @@ func (c *conn) Close() error {
 // finds its place free.
 func (c *conn) release() {
 	if c.released.CompareAndSwap(false, true) {
-		c.srv.releaseSlot(c.info.RemoteAddr.Addr())
+		c.srv.releaseSlot(c.clientKey)
 	}
 }
 
-// interrupt stops a read blocked waiting for the client. Called by
-// Shutdown from another goroutine.
-func (c *conn) interrupt() { c.tcp.SetReadDeadline(time.Now()) }
+// interrupt stops a read blocked waiting for the client, which then sets
+// its deadline again (see socketReader). Called from other goroutines by
+// Shutdown and when the overload starts or ends. A TLS handshake is left
+// alone: its deadline was set when it began, and the read after it sets
+// the deadline in force.
+func (c *conn) interrupt() {
+	c.interruptMu.Lock()
+	defer c.interruptMu.Unlock()
+	if !c.handshaking {
+		c.tcp.SetReadDeadline(time.Now())
+	}
+}
 
 func (c *conn) LocalAddr() net.Addr  { return c.tcp.LocalAddr() }
 func (c *conn) RemoteAddr() net.Addr { return c.tcp.RemoteAddr() }
@@ -365,6 +401,7 @@ func (c *conn) command(line string) string {
 		return ""
 	}
 	verb, arg := splitCommand(line)
+	c.lastVerb = verb
 	srv := c.srv
 	switch verb {
 	case "EHLO", "HELO":
@@ -373,9 +410,14 @@ func (c *conn) command(line string) string {
 			c.respond(Errorf(501, EnhancedCode{5, 5, 4}, "Syntax error in %s: %v", verb, err), nil)
 			return ""
 		}
+		// RFC 5321 §4.1.4: EHLO ends the open transaction as RSET does.
+		c.endEmptyTransaction()
+		// The first EHLO after STARTTLS is required (RFC 3207 §4.2), not junk.
+		if c.info.Helo != "" && c.junk() {
+			return ""
+		}
 		c.info.Helo, c.info.esmtp = name, verb == "EHLO"
 		c.env = nil
-		c.lastVerb = verb
 		return verb + " " + name + "\r\n"
 	case "MAIL":
 		switch {
@@ -397,8 +439,12 @@ func (c *conn) command(line string) string {
 			c.respond(reply, nil)
 			return ""
 		}
+		if c.emptyTxCount >= srv.maxEmptyTransactions() {
+			c.closeWith(Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many transactions without a message, closing connection", srv.hostname()), nil)
+			return ""
+		}
+		c.emptyTxCount++
 		c.pendingMail = &m
-		c.lastVerb = verb
 		// go-smtp's parser is more lenient than ours and splits quoted
 		// local parts at the wrong "@": it gets a stand-in path, and
 		// Session.Mail uses what was parsed here.
@@ -418,7 +464,6 @@ func (c *conn) command(line string) string {
 			return ""
 		}
 		c.pendingRcpt = to
-		c.lastVerb = verb
 		return "RCPT TO:<rcpt@ownmx.invalid>\r\n"
 	case "DATA":
 		switch {
@@ -429,15 +474,14 @@ func (c *conn) command(line string) string {
 		case len(c.env.Rcpt) == 0:
 			c.respond(Errorf(554, EnhancedCode{5, 5, 1}, "No valid recipients"), nil)
 		default:
-			c.lastVerb = verb
 			return "DATA\r\n"
 		}
 		return ""
 	case "RSET":
+		c.endEmptyTransaction()
 		if c.junk() {
 			return ""
 		}
-		c.lastVerb = verb
 		return "RSET\r\n"
 	case "NOOP":
 		if !c.junk() {
@@ -481,11 +525,27 @@ func (c *conn) command(line string) string {
 // the session.
 func (c *conn) junk() bool {
 	c.junkCount++
+	return c.tooMuchJunk()
+}
+
+// tooMuchJunk ends the session once it has sent more commands that do
+// nothing than MaxJunkCommands allows, and reports whether it did.
+func (c *conn) tooMuchJunk() bool {
 	if c.junkCount > c.srv.maxJunkCommands() {
 		c.closeWith(Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many commands that do nothing, closing connection", c.srv.hostname()), nil)
 		return true
 	}
 	return false
+}
+
+// endEmptyTransaction counts the open transaction, which is ending without
+// a message, as junk: its MAIL made the Mail handler work for nothing. The
+// limit is checked by the command that ends it (or after the reply that
+// refuses it), so that the client still gets that reply.
+func (c *conn) endEmptyTransaction() {
+	if c.env != nil {
+		c.junkCount++
+	}
 }
 
 // startTLS upgrades the connection (RFC 3207).
@@ -509,9 +569,11 @@ func (c *conn) startTLS(arg string) {
 		return
 	}
 	tc := tls.Server(c.tcp, cfg)
-	c.tcp.SetDeadline(time.Now().Add(c.srv.readTimeout()))
+	c.setHandshaking(true)
+	c.tcp.SetDeadline(time.Now().Add(c.srv.activeReadTimeout()))
 	c.setDeadline = time.Time{}
 	err := tc.HandshakeContext(c.ctx)
+	c.setHandshaking(false)
 	c.tcp.SetWriteDeadline(time.Time{})
 	if err != nil {
 		c.logger().Info("TLS handshake failed", "err", err)
@@ -527,6 +589,12 @@ func (c *conn) startTLS(arg string) {
 	c.lineStart = time.Now()
 	// RFC 3207 §4.2: the server forgets what the client said before.
 	c.info.TLS, c.info.Helo, c.info.esmtp = &state, "", false
+}
+
+func (c *conn) setHandshaking(on bool) {
+	c.interruptMu.Lock()
+	c.handshaking = on
+	c.interruptMu.Unlock()
 }
 
 // flushReply sends a reply go-smtp finished writing, with our text where
@@ -596,7 +664,11 @@ func (c *conn) sendReply(reply []byte, code int, cause error) {
 	}
 	if code >= 400 && c.errCount > c.srv.maxErrors() {
 		c.closeWith(Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many errors, closing connection", c.srv.hostname()), nil)
+		return
 	}
+	// A transaction refused at MAIL or at the end of DATA was counted as
+	// junk before this reply.
+	c.tooMuchJunk()
 }
 
 func (c *conn) logRefusal(reply []byte, cause error) {
@@ -607,7 +679,34 @@ func (c *conn) logRefusal(reply []byte, cause error) {
 	if e, ok := cause.(*Error); cause != nil && (!ok || e.Err != nil) {
 		attrs = append(attrs, "err", cause)
 	}
-	c.logger().Info("refused", attrs...)
+	// A refusal is the server's policy working and is logged at INFO; a
+	// handler that failed (a database down) or a disk nearly full is the
+	// operator's problem and is logged at WARN so that it stands out.
+	level := slog.LevelInfo
+	var fault *serverFault
+	if errors.As(cause, &fault) {
+		level = slog.LevelWarn
+	}
+	c.logger().Log(context.Background(), level, "refused", attrs...)
+}
+
+// serverFault marks an error of the server's own, such as a handler's error
+// that is not an *Error: the client is answered 451 4.3.0 (or 421 before
+// the greeting) and the log gets the cause at WARN. As the Err of an
+// *Error it has that reply logged at WARN.
+type serverFault struct{ err error }
+
+func (f *serverFault) Error() string { return f.err.Error() }
+func (f *serverFault) Unwrap() error { return f.err }
+
+// asFault marks err as a serverFault unless it is (or wraps) an *Error, a
+// reply the handler chose.
+func asFault(err error) error {
+	var e *Error
+	if err == nil || errors.As(err, &e) {
+		return err
+	}
+	return &serverFault{err}
 }
 
 // closeWith sends a last reply and closes the connection.
@@ -674,7 +773,8 @@ func errShuttingDown(s *Server) *Error {
 var errConnectInternal = &Error{Code: 421, Enhanced: EnhancedCode{4, 3, 0}, Message: "Temporary server error, try again later"}
 
 // call runs a handler. A panic is logged with its stack and ends the
-// session with 421, never the server.
+// session with 421, never the server. An error that is not an *Error comes
+// back marked as a serverFault.
 func (c *conn) call(h func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -683,7 +783,7 @@ func (c *conn) call(h func() error) (err error) {
 			err = errPanic
 		}
 	}()
-	return h()
+	return asFault(h())
 }
 
 // toGoSMTP turns a handler's error into the reply go-smtp is to write,
@@ -707,6 +807,10 @@ func (c *conn) Mail(string, *smtp.MailOptions) error {
 	if m == nil {
 		return c.toGoSMTP(Errorf(503, EnhancedCode{5, 5, 1}, "Bad sequence of commands"))
 	}
+	if err := c.checkFreeSpace(m.size); err != nil {
+		c.junkCount++ // the transaction ended at once, without a message
+		return c.toGoSMTP(err)
+	}
 	c.txCount++
 	env := &Envelope{
 		Conn:     &c.info,
@@ -718,10 +822,43 @@ func (c *conn) Mail(string, *smtp.MailOptions) error {
 	}
 	if h := c.srv.Mail; h != nil {
 		if err := c.call(func() error { return h.Mail(c.ctx, env) }); err != nil {
+			c.junkCount++ // the transaction ended at once, without a message
 			return c.toGoSMTP(err)
 		}
 	}
 	c.env = env
+	return nil
+}
+
+// checkFreeSpace asks Server.FreeSpace whether a message of the declared
+// size (0: none declared) would fit, and returns the refusal if not.
+func (c *conn) checkFreeSpace(size int64) error {
+	freeSpace := c.srv.FreeSpace
+	if freeSpace == nil {
+		return nil
+	}
+	if size == 0 {
+		size = c.srv.maxMessageBytes() // 0 when unlimited
+	}
+	need := size + c.srv.freeSpaceReserve()
+	if need < size { // overflow: SIZE near 2^63 with messages unlimited
+		need = math.MaxInt64
+	}
+	var free int64
+	err := c.call(func() (err error) {
+		free, err = freeSpace(c.ctx)
+		if err != nil {
+			err = fmt.Errorf("asking FreeSpace: %w", err)
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return err
+	case free < need:
+		return &Error{Code: 452, Enhanced: EnhancedCode{4, 3, 1}, Message: "Insufficient system storage",
+			Err: &serverFault{fmt.Errorf("%d bytes free where messages are stored, %d needed", free, need)}}
+	}
 	return nil
 }
 
@@ -772,11 +909,13 @@ func (c *conn) Data(io.Reader) error {
 	c.synthEnd = true
 	switch {
 	case dr.refused != nil:
+		c.endEmptyTransaction()
 		return c.toGoSMTP(dr.refused)
 	case herr != nil:
+		c.endEmptyTransaction()
 		return c.toGoSMTP(herr)
 	}
-	c.errCount, c.junkCount = 0, 0
+	c.errCount, c.junkCount, c.emptyTxCount = 0, 0, 0
 	if c.srv.logger().Enabled(context.Background(), slog.LevelInfo) {
 		c.logger().Info("message accepted", "helo", c.info.Helo, "id", env.ID, "from", env.From, "rcpt", env.Rcpt, "size", dr.n)
 	}

@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,7 @@ import (
 //	? stored-prefix s     the last committed message starts with s
 //	? log-contains s      the server's log holds s
 //	? log-lacks s         the server's log does not hold s
+//	? log-line s1 s2 ...  one line of the server's log holds every si
 func TestDialogs(t *testing.T) {
 	files, err := filepath.Glob("testdata/dialogs/*.txt")
 	if err != nil || len(files) == 0 {
@@ -163,12 +165,30 @@ func newUnstartedServer(t testing.TB, opts map[string]string) *testServer {
 			srv.MaxErrors = atoi(t, v)
 		case "max-junk":
 			srv.MaxJunkCommands = atoi(t, v)
+		case "max-empty-transactions":
+			srv.MaxEmptyTransactions = atoi(t, v)
 		case "read-timeout":
 			srv.ReadTimeout = duration(t, v)
+		case "overload-read-timeout":
+			srv.OverloadReadTimeout = duration(t, v)
 		case "data-timeout":
 			srv.DataTimeout = duration(t, v)
 		case "session-timeout":
 			srv.SessionTimeout = duration(t, v)
+		case "free-space":
+			// The room FreeSpace reports, or "error".
+			var free int64
+			if v != "error" {
+				free = int64(atoi(t, v))
+			}
+			srv.FreeSpace = func(ctx context.Context) (int64, error) {
+				if v == "error" {
+					return 0, errors.New("statfs /var/mail: input/output error")
+				}
+				return free, nil
+			}
+		case "free-space-reserve":
+			srv.FreeSpaceReserve = int64(atoi(t, v))
 		case "tls":
 			srv.TLSConfig = testTLSConfig(t)
 		case "refuse-connect":
@@ -346,6 +366,22 @@ func checkStored(t *testing.T, ts *testServer, text string, fail func(string, ..
 	case "log-lacks":
 		if strings.Contains(ts.log(), unquote()) {
 			fail("log:\n%s", ts.log())
+		}
+	case "log-line":
+		var want []string
+		for rest := strings.TrimSpace(arg); rest != ""; rest = strings.TrimSpace(rest) {
+			q, err := strconv.QuotedPrefix(rest)
+			if err != nil {
+				fail("not a Go string: %q", rest)
+			}
+			s, _ := strconv.Unquote(q)
+			want = append(want, s)
+			rest = rest[len(q):]
+		}
+		if !slices.ContainsFunc(strings.Split(ts.log(), "\n"), func(line string) bool {
+			return !slices.ContainsFunc(want, func(w string) bool { return !strings.Contains(line, w) })
+		}) {
+			fail("no line holds them all; log:\n%s", ts.log())
 		}
 	default:
 		fail("unknown check")

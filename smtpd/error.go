@@ -18,7 +18,8 @@ func (c EnhancedCode) String() string {
 // client; Err, if set, is only logged.
 //
 // A handler error that is not an *Error (and wraps none) is answered with
-// 451 4.3.0 and its text goes to the log, never to the client.
+// 451 4.3.0 and its text goes to the log at WARN, never to the client; an
+// *Error is a refusal, logged at INFO.
 type Error struct {
 	Code     int          // reply code, such as 550
 	Enhanced EnhancedCode // RFC 3463 code, such as {5, 7, 1}

@@ -16,6 +16,9 @@ type ConnectHandler interface {
 }
 
 // MailHandler is asked about MAIL FROM. Returning an error refuses the sender.
+// It runs after the server's own checks (syntax, SIZE, Server.FreeSpace); a
+// session may make it run Server.MaxEmptyTransactions times without
+// delivering a message, whatever it answers.
 type MailHandler interface {
 	Mail(ctx context.Context, env *Envelope) error
 }

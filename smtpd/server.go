@@ -21,23 +21,28 @@ import (
 
 // Defaults of the Server fields left at zero.
 const (
-	DefaultMaxMessageBytes     = 25 << 20 // 25 MiB
-	DefaultMaxRecipients       = 100      // RFC 5321 §4.5.3.1.8
-	DefaultMaxReceivedHeaders  = 50
-	DefaultReadTimeout         = 5 * time.Minute // RFC 5321 §4.5.3.2.7
-	DefaultDataTimeout         = 10 * time.Minute
-	DefaultWriteTimeout        = time.Minute
-	DefaultSessionTimeout      = 30 * time.Minute
-	DefaultMaxConnections      = 1000
-	DefaultMaxConnectionsPerIP = 50
-	DefaultMaxErrors           = 20
-	DefaultMaxJunkCommands     = 100
+	DefaultMaxMessageBytes      = 25 << 20 // 25 MiB
+	DefaultMaxRecipients        = 100      // RFC 5321 §4.5.3.1.8
+	DefaultMaxReceivedHeaders   = 50
+	DefaultReadTimeout          = 5 * time.Minute // RFC 5321 §4.5.3.2.7
+	DefaultOverloadReadTimeout  = 10 * time.Second
+	DefaultDataTimeout          = 10 * time.Minute
+	DefaultWriteTimeout         = time.Minute
+	DefaultSessionTimeout       = 30 * time.Minute
+	DefaultMaxConnections       = 1000
+	DefaultMaxConnectionsPerIP  = 50
+	DefaultIPv4PrefixLen        = 32
+	DefaultIPv6PrefixLen        = 64
+	DefaultMaxErrors            = 20
+	DefaultMaxJunkCommands      = 100
+	DefaultMaxEmptyTransactions = 10
+	DefaultFreeSpaceReserve     = 64 << 20 // 64 MiB
 )
 
 // Server receives mail over SMTP. Set Rcpt and Data, then call
-// ListenAndServe or Serve. Every field is read when a connection starts, so
-// a Server must not be changed while it serves. The zero value of each limit
-// means its default; a negative value means no limit.
+// ListenAndServe or Serve. The fields are read as connections and commands
+// come, so a Server must not be changed while it serves. The zero value of
+// each limit means its default; a negative value means no limit.
 type Server struct {
 	// Addr is the TCP address ListenAndServe listens on; default ":25".
 	Addr string
@@ -60,6 +65,15 @@ type Server struct {
 	// has to arrive whole, counted from the end of the line before it or
 	// from the server's last reply; default 5 minutes.
 	ReadTimeout time.Duration
+	// OverloadReadTimeout takes the place of ReadTimeout, when shorter,
+	// while the server is overloaded: from the moment it serves 80% of
+	// MaxConnections until it serves fewer than 70%; default 10 seconds.
+	// Idle and slow clients then make room for others, as in Postfix's
+	// stress mode (where 300 seconds become 10). It applies at once to
+	// the sessions already waiting for a line, whose deadlines move in
+	// when the overload starts and out again when it ends. A negative
+	// value means ReadTimeout always.
+	OverloadReadTimeout time.Duration
 	// DataTimeout bounds the transfer of one whole message; default 10
 	// minutes.
 	DataTimeout time.Duration
@@ -69,19 +83,66 @@ type Server struct {
 	SessionTimeout time.Duration
 
 	// MaxConnections bounds the connections served at once; default 1000.
-	// Clients over it are told 421 and disconnected.
+	// Clients over it are told 421 and disconnected. Near it the server is
+	// overloaded (see OverloadReadTimeout).
 	MaxConnections int
 	// MaxConnectionsPerIP bounds the connections served at once from one
-	// client IP address; default 50.
+	// client network (see IPv4PrefixLen and IPv6PrefixLen); default 50.
+	// Clients over it are told 421 and disconnected.
 	MaxConnectionsPerIP int
+	// IPv4PrefixLen is how many leading bits of an IPv4 client address
+	// MaxConnectionsPerIP counts by; default 32, each address on its own.
+	// A negative value, or one over 32, also means 32.
+	IPv4PrefixLen int
+	// IPv6PrefixLen is how many leading bits of an IPv6 client address
+	// MaxConnectionsPerIP counts by; default 64. A site is given a /64 at
+	// least (RFC 6177) and may use any of its 2^64 addresses, so counting
+	// each address on its own would let one network take every slot. A
+	// negative value, or one over 128, means 128: each address on its own.
+	// An IPv4 address seen through an IPv6 socket (::ffff:192.0.2.1)
+	// counts as IPv4.
+	IPv6PrefixLen int
 	// MaxErrors is how many commands a session may get refused (4xx or
 	// 5xx) before it is closed with 421, counted since the last accepted
 	// message; default 20.
 	MaxErrors int
-	// MaxJunkCommands is how many commands that do nothing (NOOP, RSET,
-	// VRFY, EXPN, HELP) a session may send since the last accepted
-	// message before it is closed with 421; default 100.
+	// MaxJunkCommands is how many commands that do nothing a session may
+	// send since the last accepted message before it is closed with 421;
+	// default 100. They are NOOP, RSET, VRFY, EXPN and HELP; EHLO and
+	// HELO after the first (the one RFC 3207 requires after STARTTLS is a
+	// first); and each MAIL whose transaction ends without a message:
+	// refused at once (by FreeSpace or the Mail handler), reset by RSET,
+	// EHLO or HELO, or its message refused. (STARTTLS is refused inside a transaction, and one
+	// open when the session ends has nothing left to count against.)
 	MaxJunkCommands int
+	// MaxEmptyTransactions is how many transactions a session may open
+	// (MAIL commands that pass the syntax checks, accepted or refused by
+	// FreeSpace or the Mail handler) without one of them delivering a
+	// message: the next MAIL is answered 421 4.7.0 and the session closed
+	// before the Mail handler runs. It is counted since the last accepted message, whose
+	// transaction counts no more; default 10. It bounds the work a client
+	// that sends no mail can make the server do per connection: each
+	// MAIL may cost an SPF check, that is DNS queries.
+	MaxEmptyTransactions int
+
+	// FreeSpace, if set, reports the room left, in bytes, where messages
+	// are stored; the store package provides it (srv.FreeSpace =
+	// boxes.FreeSpace). It is asked at each MAIL, before the Mail handler:
+	// when it reports less than the size declared with SIZE= (or
+	// MaxMessageBytes without one, or nothing when messages are
+	// unlimited) plus FreeSpaceReserve, MAIL gets 452 4.3.1 Insufficient
+	// system storage, as Postfix answers, and the client tries later; if
+	// it fails, MAIL gets 451 4.3.0. Both are logged at WARN: no message
+	// is taken that might not be stored.
+	FreeSpace func(ctx context.Context) (int64, error)
+	// FreeSpaceReserve is the room FreeSpace must report beyond the
+	// message itself; default 64 MiB. The check at MAIL reserves nothing:
+	// the sessions that pass it together write their messages together,
+	// and the log, the spool and the store's temporary files share the
+	// disk. 64 MiB keeps room for a couple of messages of the default
+	// 25 MiB besides the one declared, and is little on any disk a mail
+	// server runs on. A negative value means no reserve.
+	FreeSpaceReserve int64
 
 	// Connect, if set, runs before the greeting.
 	Connect ConnectHandler
@@ -94,14 +155,18 @@ type Server struct {
 	Data DataHandler
 
 	// Logger receives one record per refused command and per accepted
-	// message; default slog.Default().
+	// message; default slog.Default(). Refusals are at INFO, but those
+	// that are the server's fault (a handler's error that is not an
+	// *Error, FreeSpace failing or short) are at WARN, and a handler's
+	// panic at ERROR. Entering an overload is logged at WARN.
 	Logger *slog.Logger
 
 	inShutdown atomic.Bool
+	overloaded atomic.Bool // set and cleared under mu by updateOverload
 	mu         sync.Mutex
 	gs         *smtp.Server
 	conns      map[*conn]struct{}
-	perIP      map[netip.Addr]int
+	perIP      map[netip.Prefix]int // by clientKey
 	nconns     int
 	hostOnce   sync.Once
 	hostnameV  string
@@ -169,7 +234,7 @@ func (s *Server) goSMTP() *smtp.Server {
 		gs.ErrorLog = goSMTPLog{s.logger()}
 		s.gs = gs
 		s.conns = make(map[*conn]struct{})
-		s.perIP = make(map[netip.Addr]int)
+		s.perIP = make(map[netip.Prefix]int)
 	}
 	return s.gs
 }
@@ -246,34 +311,104 @@ func (s *Server) newConn(raw net.Conn) *conn {
 			RemoteAddr: remote,
 			LocalAddr:  addrPort(raw.LocalAddr()),
 		},
+		clientKey: s.clientKey(remote.Addr()),
 	}
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(socketReader{c})
 	now := time.Now()
 	c.lineStart, c.sessionEnd = now, now.Add(s.sessionTimeout())
 
-	ip := remote.Addr()
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.nconns++
-	s.perIP[ip]++
+	s.perIP[c.clientKey]++
 	switch {
 	case s.nconns > s.maxConnections():
 		c.refusal = Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many connections, try again later", s.hostname())
-	case s.perIP[ip] > s.maxConnectionsPerIP():
-		c.refusal = Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many connections from your address, try again later", s.hostname())
+	case s.perIP[c.clientKey] > s.maxConnectionsPerIP():
+		c.refusal = Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many connections from your network, try again later", s.hostname())
 	}
+	changed := s.updateOverload()
 	s.mu.Unlock()
+	if changed {
+		s.overloadChanged()
+	}
 	return c
 }
 
-func (s *Server) releaseSlot(ip netip.Addr) {
+func (s *Server) releaseSlot(key netip.Prefix) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.nconns--
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
-		delete(s.perIP, ip)
+	if s.perIP[key]--; s.perIP[key] <= 0 {
+		delete(s.perIP, key)
 	}
+	changed := s.updateOverload()
+	s.mu.Unlock()
+	if changed {
+		s.overloadChanged()
+	}
+}
+
+// The server is overloaded from the moment it serves overloadEnter percent
+// of MaxConnections until it serves fewer than overloadLeave percent. The
+// gap keeps a load that hovers at one threshold from flipping the state at
+// each connection: every flip wakes every session.
+const (
+	overloadEnter = 80
+	overloadLeave = 70
+)
+
+// updateOverload sets s.overloaded from the number of connections and
+// reports whether it changed. s.mu is held.
+func (s *Server) updateOverload() bool {
+	if s.OverloadReadTimeout < 0 {
+		return false
+	}
+	n, max := float64(s.nconns), float64(s.maxConnections())
+	over := s.overloaded.Load()
+	switch {
+	case !over && n >= max*overloadEnter/100:
+	case over && n < max*overloadLeave/100:
+	default:
+		return false
+	}
+	s.overloaded.Store(!over)
+	return true
+}
+
+// overloadChanged logs the new state and has every session waiting for a
+// line set its deadline again with the read timeout now in force.
+func (s *Server) overloadChanged() {
+	if s.overloaded.Load() {
+		s.logger().Warn("overloaded: read timeout shortened", "max_connections", s.maxConnections(), "read_timeout", s.activeReadTimeout())
+	} else {
+		s.logger().Info("no longer overloaded", "read_timeout", s.activeReadTimeout())
+	}
+	for _, c := range s.connList() {
+		c.interrupt()
+	}
+}
+
+// clientKey returns the network a client's connections are counted under
+// for MaxConnectionsPerIP: its address cut to IPv4PrefixLen or
+// IPv6PrefixLen bits, an IPv4-mapped IPv6 address as IPv4, without zone.
+func (s *Server) clientKey(ip netip.Addr) netip.Prefix {
+	ip = ip.Unmap().WithZone("")
+	bits := prefixLen(s.IPv4PrefixLen, DefaultIPv4PrefixLen, 32)
+	if ip.Is6() {
+		bits = prefixLen(s.IPv6PrefixLen, DefaultIPv6PrefixLen, 128)
+	}
+	p, _ := ip.Prefix(bits) // the zero Addr, of no socket, gives the zero Prefix
+	return p
+}
+
+// prefixLen returns v, def when v is zero, or max when v is negative or
+// over max.
+func prefixLen(v, def, max int) int {
+	if v < 0 || v > max {
+		return max
+	}
+	return limit(v, def, max)
 }
 
 func (s *Server) forget(c *conn) {
@@ -344,6 +479,16 @@ func (s *Server) maxReceivedHeaders() int {
 func (s *Server) readTimeout() time.Duration {
 	return limit(s.ReadTimeout, DefaultReadTimeout, forever)
 }
+
+// activeReadTimeout is the read timeout in force: ReadTimeout, or
+// OverloadReadTimeout while overloaded if it is shorter.
+func (s *Server) activeReadTimeout() time.Duration {
+	d := s.readTimeout()
+	if s.overloaded.Load() {
+		d = min(d, limit(s.OverloadReadTimeout, DefaultOverloadReadTimeout, forever))
+	}
+	return d
+}
 func (s *Server) dataTimeout() time.Duration {
 	return limit(s.DataTimeout, DefaultDataTimeout, forever)
 }
@@ -360,6 +505,12 @@ func (s *Server) maxConnectionsPerIP() int {
 func (s *Server) maxErrors() int { return limit(s.MaxErrors, DefaultMaxErrors, 1<<30) }
 func (s *Server) maxJunkCommands() int {
 	return limit(s.MaxJunkCommands, DefaultMaxJunkCommands, 1<<30)
+}
+func (s *Server) freeSpaceReserve() int64 {
+	return limit(s.FreeSpaceReserve, DefaultFreeSpaceReserve, 0)
+}
+func (s *Server) maxEmptyTransactions() int {
+	return limit(s.MaxEmptyTransactions, DefaultMaxEmptyTransactions, 1<<30)
 }
 
 // goSMTPLog sends go-smtp's own log lines to the Server's logger.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -345,4 +346,303 @@ func serve(t *testing.T, srv *smtpd.Server) (addr string, served <-chan error) {
 	go func() { ch <- srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close() })
 	return l.Addr().String(), ch
+}
+
+// TestClientKey (issue 9 B): MaxConnectionsPerIP counts an IPv4 client by
+// its address and an IPv6 client by its /64, or by the prefix lengths set.
+func TestClientKey(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		v4, v6   int // IPv4PrefixLen, IPv6PrefixLen
+		ip, want string
+	}{
+		{"v4 default", 0, 0, "192.0.2.77", "192.0.2.77/32"},
+		{"v4 /24", 24, 0, "192.0.2.77", "192.0.2.0/24"},
+		{"v4 /8", 8, 0, "127.0.0.2", "127.0.0.0/8"},
+		{"v4 negative means each address", -1, 0, "192.0.2.77", "192.0.2.77/32"},
+		{"v4 over 32 means each address", 40, 0, "192.0.2.77", "192.0.2.77/32"},
+		{"v4 setting leaves v6 alone", 8, 0, "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"v6 default /64", 0, 0, "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"v6 default, last address of the /64", 0, 0, "2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
+		{"v6 loopback", 0, 0, "::1", "::/64"},
+		{"v6 /48", 0, 48, "2001:db8:1:2:3:4:5:6", "2001:db8:1::/48"},
+		{"v6 /56", 0, 56, "2001:db8:1:2ff:3:4:5:6", "2001:db8:1:200::/56"},
+		{"v6 negative means each address", 0, -1, "2001:db8:1:2:3:4:5:6", "2001:db8:1:2:3:4:5:6/128"},
+		{"v6 over 128 means each address", 0, 200, "2001:db8::6", "2001:db8::6/128"},
+		{"v6 setting leaves v4 alone", 0, 48, "192.0.2.77", "192.0.2.77/32"},
+		{"v4-mapped v6 counts as v4", 0, 0, "::ffff:192.0.2.77", "192.0.2.77/32"},
+		{"v4-mapped v6 with v4 /24", 24, 0, "::ffff:192.0.2.77", "192.0.2.0/24"},
+		{"v6 zone dropped", 0, 0, "fe80::1:2%eth0", "fe80::/64"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := &smtpd.Server{IPv4PrefixLen: tc.v4, IPv6PrefixLen: tc.v6}
+			got := smtpd.ClientKey(srv, netip.MustParseAddr(tc.ip))
+			if got != netip.MustParsePrefix(tc.want) {
+				t.Errorf("key of %s = %s, want %s", tc.ip, got, tc.want)
+			}
+		})
+	}
+	if got := smtpd.ClientKey(&smtpd.Server{}, netip.Addr{}); got.IsValid() {
+		t.Errorf("key of no address = %s, want the zero Prefix", got)
+	}
+}
+
+// addrListener hands out the loopback connections it accepts as coming
+// from the addresses in from, in turn, so that the server sees clients of
+// any network while the test talks SMTP over 127.0.0.1. Clients must
+// connect one at a time (each reading its greeting before the next dials)
+// for the addresses to go to them in order.
+type addrListener struct {
+	net.Listener
+	mu   sync.Mutex
+	from []netip.AddrPort
+}
+
+func (l *addrListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.from) == 0 {
+		return c, nil
+	}
+	from := l.from[0]
+	l.from = l.from[1:]
+	return fromConn{c, net.TCPAddrFromAddrPort(from)}, nil
+}
+
+// fromConn is a connection with another remote address.
+type fromConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c fromConn) RemoteAddr() net.Addr { return c.remote }
+
+// TestConnectionsPerNetwork (issue 9 B): the per-IP cap counts the clients
+// of one IPv6 /64 together, IPv4 clients by address, and the prefix
+// lengths set on the Server; a place is free again when a client quits.
+func TestConnectionsPerNetwork(t *testing.T) {
+	type dial struct {
+		from string
+		want string // the greeting's start
+	}
+	for _, tc := range []struct {
+		name   string
+		perIP  int
+		v4, v6 int
+		dials  []dial
+	}{
+		{"defaults", 2, 0, 0, []dial{
+			{"2001:db8:1::1", "220"},
+			{"2001:db8:1::2", "220"},
+			{"2001:db8:1:0:ffff:ffff:ffff:ffff", "421 4.7.0"}, // the same /64
+			{"2001:db8:1:1::1", "220"},                        // the next /64
+			{"192.0.2.1", "220"},
+			{"::ffff:192.0.2.1", "220"}, // the same IPv4 address
+			{"192.0.2.1", "421 4.7.0"},
+			{"192.0.2.2", "220"},
+		}},
+		{"v4 /24, v6 /48", 1, 24, 48, []dial{
+			{"2001:db8:1::1", "220"},
+			{"2001:db8:1:ff::1", "421 4.7.0"},
+			{"2001:db8:2::1", "220"},
+			{"192.0.2.1", "220"},
+			{"192.0.2.200", "421 4.7.0"},
+			{"192.0.3.1", "220"},
+		}},
+		{"each address on its own", 1, -1, -1, []dial{
+			{"2001:db8::1", "220"},
+			{"2001:db8::2", "220"},
+			{"2001:db8::1", "421 4.7.0"},
+			{"192.0.2.1", "220"},
+			{"192.0.2.2", "220"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newUnstartedServer(t, nil)
+			ts.srv.MaxConnectionsPerIP, ts.srv.IPv4PrefixLen, ts.srv.IPv6PrefixLen = tc.perIP, tc.v4, tc.v6
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			al := &addrListener{Listener: l}
+			for i, d := range tc.dials {
+				al.from = append(al.from, netip.AddrPortFrom(netip.MustParseAddr(d.from), uint16(40000+i)))
+			}
+			served := make(chan error, 1)
+			go func() { served <- ts.srv.Serve(al) }()
+			t.Cleanup(func() { ts.srv.Close(); <-served })
+
+			var first *smtptest.Client
+			for _, d := range tc.dials {
+				c := smtptest.Dial(t, l.Addr().String())
+				r, err := c.ReadReply()
+				if err != nil || !strings.HasPrefix(r.Last(), d.want) {
+					t.Fatalf("client from %s got %q (%v), want %s", d.from, r.Last(), err, d.want)
+				}
+				if first == nil {
+					first = c
+				}
+			}
+			// The first client quits: one more from its network is served.
+			if r := first.Cmd("QUIT"); r.Code != 221 {
+				t.Fatalf("QUIT: %s", r)
+			}
+			al.mu.Lock()
+			al.from = []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr(tc.dials[0].from), 50000)}
+			al.mu.Unlock()
+			c := smtptest.Dial(t, l.Addr().String())
+			if r, err := c.ReadReply(); err != nil || r.Code != 220 {
+				t.Fatalf("after a QUIT, a client from %s got %q (%v), want 220", tc.dials[0].from, r.Last(), err)
+			}
+		})
+	}
+}
+
+// TestConnectionsPerNetworkLoopback (issue 9 B) counts real source
+// addresses: 127.0.0.1 and 127.0.0.2 are two clients, unless
+// IPv4PrefixLen puts them in one network. (IPv6 has only ::1 on loopback,
+// one address of its /64: TestConnectionsPerNetwork covers IPv6.)
+func TestConnectionsPerNetworkLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		v4   int
+		want string
+	}{{0, "220"}, {24, "421 4.7.0"}} {
+		t.Run(fmt.Sprintf("IPv4PrefixLen=%d", tc.v4), func(t *testing.T) {
+			ts := newUnstartedServer(t, map[string]string{"max-connections-per-ip": "1"})
+			ts.srv.IPv4PrefixLen = tc.v4
+			addr := smtptest.Start(t, ts.srv)
+			a := smtptest.Dial(t, addr)
+			if r, err := a.ReadReply(); err != nil || r.Code != 220 {
+				t.Fatalf("first client got %q (%v)", r.Last(), err)
+			}
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 10 * time.Second}
+			conn, err := d.Dial("tcp", addr)
+			if err != nil {
+				t.Fatalf("dial from 127.0.0.2: %v", err)
+			}
+			b := smtptest.NewClient(t, conn)
+			if r, err := b.ReadReply(); err != nil || !strings.HasPrefix(r.Last(), tc.want) {
+				t.Fatalf("client from 127.0.0.2 got %q (%v), want %s", r.Last(), err, tc.want)
+			}
+		})
+	}
+}
+
+// staysOpen fails the test if the server replies to c or closes it within
+// d: a deadline on the client's read, not a sleep. It then checks that the
+// session still answers.
+func staysOpen(t *testing.T, c *smtptest.Client, d time.Duration) {
+	t.Helper()
+	c.Timeout = d
+	r, err := c.ReadReply()
+	c.Timeout = 10 * time.Second
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("within %v the idle session got %q (%v), want nothing", d, r.Last(), err)
+	}
+	if r := c.Cmd("NOOP"); r.Code != 250 {
+		t.Fatalf("NOOP after waiting: %s", r)
+	}
+}
+
+// TestOverload (issue 9 B): the read timeout shrinks to
+// OverloadReadTimeout only at 80% of MaxConnections, and grows back for the
+// sessions waiting for a line once the load drops under 70%. (That it
+// applies to a session already waiting when the overload starts is
+// dialogue 15-overload.)
+func TestOverload(t *testing.T) {
+	opts := map[string]string{"max-connections": "5", "read-timeout": "1h", "overload-read-timeout": "200ms"}
+
+	t.Run("two of five", func(t *testing.T) {
+		t.Parallel()
+		ts := newTestServer(t, opts)
+		a := smtptest.Dial(t, ts.addr)
+		a.ReadReply()
+		a.Cmd("EHLO client.example.org")
+		b := smtptest.Dial(t, ts.addr)
+		if r, err := b.ReadReply(); err != nil || r.Code != 220 {
+			t.Fatalf("second client: %q (%v)", r.Last(), err)
+		}
+		staysOpen(t, a, time.Second)
+	})
+
+	t.Run("negative means never", func(t *testing.T) {
+		t.Parallel()
+		ts := newTestServer(t, map[string]string{"max-connections": "5", "read-timeout": "1h", "overload-read-timeout": "-1s"})
+		a := smtptest.Dial(t, ts.addr)
+		a.ReadReply()
+		for range 4 {
+			c := smtptest.Dial(t, ts.addr)
+			if r, err := c.ReadReply(); err != nil || r.Code != 220 {
+				t.Fatalf("greeting: %q (%v)", r.Last(), err)
+			}
+		}
+		staysOpen(t, a, time.Second)
+	})
+
+	t.Run("ends when the load drops", func(t *testing.T) {
+		t.Parallel()
+		// Three sessions wait inside the Data handler, where no read
+		// timeout runs; a fourth one, idle, brings the overload. The
+		// first of the three to end brings the load under 70% before
+		// the idle session's short deadline (1 s, against the few
+		// milliseconds that takes): the deadline moves out again.
+		ts := newUnstartedServer(t, map[string]string{"max-connections": "5", "read-timeout": "1h", "overload-read-timeout": "1s"})
+		entered, release := make(chan struct{}, 3), make(chan struct{})
+		ts.srv.Data = smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return err
+			}
+			entered <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		})
+		addr := smtptest.Start(t, ts.srv)
+		var busy []*smtptest.Client
+		for range 3 {
+			c := smtptest.Dial(t, addr)
+			c.ReadReply()
+			c.WriteRaw("EHLO client.example.org\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
+			for range 4 {
+				if r, err := c.ReadReply(); err != nil || r.Code >= 400 {
+					t.Fatalf("before the message: %q (%v)", r.Last(), err)
+				}
+			}
+			c.WriteRaw("Subject: held\r\n\r\nbody\r\n.\r\n")
+			select {
+			case <-entered:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the Data handler was not called")
+			}
+			busy = append(busy, c)
+		}
+		idle := smtptest.Dial(t, addr) // the fourth: overloaded
+		if r, err := idle.ReadReply(); err != nil || r.Code != 220 {
+			t.Fatalf("fourth client: %q (%v)", r.Last(), err)
+		}
+		release <- struct{}{}
+		if r, err := busy[0].ReadReply(); err != nil || r.Code != 250 {
+			t.Fatalf("held message: %q (%v)", r.Last(), err)
+		}
+		if r := busy[0].Cmd("QUIT"); r.Code != 221 {
+			t.Fatalf("QUIT: %s", r)
+		}
+		staysOpen(t, idle, 2*time.Second)
+		close(release)
+		for _, c := range busy[1:] {
+			if r, err := c.ReadReply(); err != nil || r.Code != 250 {
+				t.Fatalf("held message: %q (%v)", r.Last(), err)
+			}
+		}
+		if !strings.Contains(ts.log(), "no longer overloaded") {
+			t.Errorf("log lacks the end of the overload:\n%s", ts.log())
+		}
+	})
 }
