@@ -14,9 +14,8 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
-
-	"github.com/emersion/go-smtp"
 )
 
 // Defaults of the Server fields left at zero.
@@ -162,9 +161,10 @@ type Server struct {
 	Logger *slog.Logger
 
 	inShutdown atomic.Bool
-	overloaded atomic.Bool // set and cleared under mu by updateOverload
+	overloaded atomic.Bool  // set and cleared under mu by updateOverload
+	active     atomic.Int64 // sessions whose goroutine still runs
 	mu         sync.Mutex
-	gs         *smtp.Server
+	listeners  map[*net.Listener]struct{}
 	conns      map[*conn]struct{}
 	perIP      map[netip.Prefix]int // by clientKey
 	nconns     int
@@ -190,21 +190,84 @@ func (s *Server) ListenAndServe() error {
 }
 
 // Serve accepts connections on l and serves each on its own goroutine. It
-// returns ErrServerClosed after Shutdown or Close, having closed l.
+// returns ErrServerClosed after Shutdown or Close, having closed l; a
+// Serve called after them closes l at once. An error of Accept that may
+// pass (too many open files, a connection aborted before it was accepted)
+// is logged and Accept tried again after a pause that doubles up to a
+// second, as net/http does; any other ends Serve with that error.
 func (s *Server) Serve(l net.Listener) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	gs := s.goSMTP()
-	if s.inShutdown.Load() {
-		l.Close()
+	l = &onceCloseListener{Listener: l}
+	defer l.Close()
+	if !s.trackListener(&l, true) {
 		return ErrServerClosed
 	}
-	err := gs.Serve(&listener{Listener: l, srv: s})
-	if s.inShutdown.Load() {
-		return ErrServerClosed
+	defer s.trackListener(&l, false)
+
+	var pause time.Duration
+	for {
+		raw, err := l.Accept()
+		if err != nil {
+			if s.inShutdown.Load() {
+				return ErrServerClosed
+			}
+			if !isTemporaryAccept(err) {
+				return fmt.Errorf("smtpd: accept: %w", err)
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			s.logger().Warn("accept failed; trying again", "err", err, "pause", pause)
+			time.Sleep(pause)
+			continue
+		}
+		pause = 0
+		c := s.newConn(raw)
+		go c.serve()
 	}
-	return err
+}
+
+// isTemporaryAccept reports whether an error of Accept may pass: the
+// process or the system is out of file descriptors or memory for a moment,
+// or a client gave up before its connection was accepted.
+func isTemporaryAccept(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return isTimeout(err)
+}
+
+// trackListener adds or removes a listener being served, under the lock
+// Shutdown and Close take to close them: no Serve can start listening
+// after they have looked. Adding fails once the server is shutting down.
+func (s *Server) trackListener(l *net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	if !add {
+		delete(s.listeners, l)
+		return true
+	}
+	if s.inShutdown.Load() {
+		return false
+	}
+	s.listeners[l] = struct{}{}
+	return true
+}
+
+// onceCloseListener closes its listener once, whether Serve or Shutdown
+// gets there first.
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
 }
 
 // check refuses a Server that would relay or drop mail.
@@ -218,57 +281,66 @@ func (s *Server) check() error {
 	return nil
 }
 
-// goSMTP returns the go-smtp server that runs the sessions, made once.
-func (s *Server) goSMTP() *smtp.Server {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.gs == nil {
-		gs := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-			return c.Conn().(*conn), nil
-		}))
-		gs.Domain = s.hostname()
-		// The conn enforces lines, sizes, recipients and deadlines itself.
-		gs.MaxLineLength = 0
-		gs.MaxMessageBytes = 0
-		gs.MaxRecipients = 0
-		gs.ErrorLog = goSMTPLog{s.logger()}
-		s.gs = gs
+// init makes the maps, once; s.mu is held.
+func (s *Server) init() {
+	if s.conns == nil {
+		s.listeners = make(map[*net.Listener]struct{})
 		s.conns = make(map[*conn]struct{})
 		s.perIP = make(map[netip.Prefix]int)
 	}
-	return s.gs
 }
 
 // Shutdown stops the server gracefully: it stops listening, closes the
 // sessions that wait between transactions with 421, lets those inside a
 // transaction finish it (their next command gets 421) and returns when
-// every connection has ended. If ctx ends first it returns ctx's error;
+// every session has ended. If ctx ends first it returns ctx's error;
 // Close then ends the rest.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.inShutdown.Store(true)
-	gs := s.goSMTP()
+	s.closeListeners()
 	for _, c := range s.connList() {
 		c.interrupt()
 	}
-	err := gs.Shutdown(ctx)
-	if errors.Is(err, smtp.ErrServerClosed) {
-		err = nil
+	// Polled, as net/http does: sessions end at their own pace, and the
+	// poll stops as soon as ctx does.
+	pause := time.Millisecond
+	timer := time.NewTimer(pause)
+	defer timer.Stop()
+	for s.active.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			pause = min(2*pause, 100*time.Millisecond)
+			timer.Reset(pause)
+		}
 	}
-	return err
+	return nil
 }
 
 // Close stops the server at once: listeners and connections are closed.
+// It does not wait for the sessions' goroutines to end.
 func (s *Server) Close() error {
 	s.inShutdown.Store(true)
-	gs := s.goSMTP()
-	err := gs.Close()
-	if errors.Is(err, smtp.ErrServerClosed) {
-		err = nil
-	}
+	err := s.closeListeners()
 	for _, c := range s.connList() {
 		c.Close()
 	}
 	return err
+}
+
+// closeListeners closes the listeners being served and returns the first
+// error.
+func (s *Server) closeListeners() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var first error
+	for l := range s.listeners {
+		if err := (*l).Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 func (s *Server) connList() []*conn {
@@ -281,22 +353,8 @@ func (s *Server) connList() []*conn {
 	return list
 }
 
-// listener hands go-smtp connections wrapped in a conn.
-type listener struct {
-	net.Listener
-	srv *Server
-}
-
-func (l *listener) Accept() (net.Conn, error) {
-	raw, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return l.srv.newConn(raw), nil
-}
-
 // newConn registers a connection and counts it against the caps; a client
-// over a cap is refused at the greeting.
+// over a cap is refused at the greeting. Its session is to be served.
 func (s *Server) newConn(raw net.Conn) *conn {
 	remote := addrPort(raw.RemoteAddr())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -315,10 +373,14 @@ func (s *Server) newConn(raw net.Conn) *conn {
 	}
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(socketReader{c})
+	c.bw = writerPool.Get().(*bufio.Writer)
+	c.bw.Reset(socketWriter{c})
 	now := time.Now()
 	c.lineStart, c.sessionEnd = now, now.Add(s.sessionTimeout())
+	s.active.Add(1)
 
 	s.mu.Lock()
+	s.init()
 	s.conns[c] = struct{}{}
 	s.nconns++
 	s.perIP[c.clientKey]++
@@ -512,9 +574,3 @@ func (s *Server) freeSpaceReserve() int64 {
 func (s *Server) maxEmptyTransactions() int {
 	return limit(s.MaxEmptyTransactions, DefaultMaxEmptyTransactions, 1<<30)
 }
-
-// goSMTPLog sends go-smtp's own log lines to the Server's logger.
-type goSMTPLog struct{ l *slog.Logger }
-
-func (g goSMTPLog) Printf(format string, v ...any) { g.l.Warn("go-smtp: " + fmt.Sprintf(format, v...)) }
-func (g goSMTPLog) Println(v ...any)               { g.l.Warn("go-smtp: " + fmt.Sprint(v...)) }
