@@ -334,12 +334,8 @@ func (c *conn) checkFreeSpace(size int64) error {
 // Rcpt handler accepts it. A recipient given twice is accepted once.
 func (c *conn) rcpt(arg string) {
 	env := c.env
-	switch {
-	case env == nil:
+	if env == nil {
 		c.reply(Errorf(503, EnhancedCode{5, 5, 1}, "Send MAIL first"), nil)
-		return
-	case len(env.Rcpt) >= c.srv.maxRecipients():
-		c.reply(Errorf(452, EnhancedCode{4, 5, 3}, "Too many recipients (at most %d)", c.srv.maxRecipients()), nil)
 		return
 	}
 	to, refusal := parseRcpt(arg, env.SMTPUTF8)
@@ -352,6 +348,10 @@ func (c *conn) rcpt(arg string) {
 			c.replyOK(250, EnhancedCode{2, 1, 5}, "Recipient OK")
 			return
 		}
+	}
+	if len(env.Rcpt) >= c.srv.maxRecipients() {
+		c.reply(Errorf(452, EnhancedCode{4, 5, 3}, "Too many recipients (at most %d)", c.srv.maxRecipients()), nil)
+		return
 	}
 	if err := c.call(func() error { return c.srv.Rcpt.Rcpt(c.ctx, env, to) }); err != nil {
 		if !c.closing {

@@ -99,7 +99,9 @@ func (ts *testServer) messages() []string {
 // fails on cue: sender blocked@spam.example is refused; recipients
 // unknown@, fail@ (a plain error) and panic@ (a panic) misbehave; a
 // message with "X-Panic: yes" or "X-Fail: yes" makes the Data handler
-// panic or fail after reading it all.
+// panic or fail after reading it all. A handler replies with an *Error of
+// code NNN for sender reply-NNN@spam.example, recipient reply-NNN@ and a
+// message with "X-Reply: NNN".
 func newTestServer(t testing.TB, opts map[string]string) *testServer {
 	t.Helper()
 	ts := newUnstartedServer(t, opts)
@@ -118,7 +120,8 @@ func newUnstartedServer(t testing.TB, opts map[string]string) *testServer {
 			if env.From == "blocked@spam.example" {
 				return smtpd.Errorf(550, smtpd.EnhancedCode{5, 7, 1}, "Sender blocked")
 			}
-			return nil
+			local, _, _ := smtpd.SplitAddress(env.From)
+			return cuedReply(local)
 		}),
 		Rcpt: smtpd.AcceptDomains("example.com").Then(smtpd.RcptFunc(func(ctx context.Context, env *smtpd.Envelope, to string) error {
 			local, _, _ := smtpd.SplitAddress(to)
@@ -130,7 +133,7 @@ func newUnstartedServer(t testing.TB, opts map[string]string) *testServer {
 			case "panic":
 				panic("rcpt handler exploded")
 			}
-			return nil
+			return cuedReply(local)
 		})),
 		Data: smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
 			b, err := io.ReadAll(r)
@@ -142,6 +145,9 @@ func newUnstartedServer(t testing.TB, opts map[string]string) *testServer {
 				panic("data handler exploded")
 			case bytes.Contains(b, []byte("X-Fail: yes")):
 				return errors.New("disk on fire at /var/secret")
+			}
+			if _, after, ok := bytes.Cut(b, []byte("X-Reply: ")); ok {
+				return cuedReply("reply-" + string(after[:3]))
 			}
 			ts.mu.Lock()
 			ts.stored = append(ts.stored, string(b))
@@ -210,6 +216,17 @@ func newUnstartedServer(t testing.TB, opts map[string]string) *testServer {
 	}
 	ts.srv = srv
 	return ts
+}
+
+// cuedReply returns, for a name "reply-NNN", an *Error of code NNN (a 2xx
+// one too: a handler's mistake the server must not pass on), and nil for
+// any other name.
+func cuedReply(name string) error {
+	code, err := strconv.Atoi(strings.TrimPrefix(name, "reply-"))
+	if !strings.HasPrefix(name, "reply-") || err != nil {
+		return nil
+	}
+	return &smtpd.Error{Code: code, Enhanced: smtpd.EnhancedCode{code / 100, 0, 0}, Message: "cued reply " + strconv.Itoa(code)}
 }
 
 func atoi(t testing.TB, s string) int {

@@ -1,0 +1,125 @@
+package smtpd_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ownmx/ownmx/smtpd"
+)
+
+// TestServeShutdownRace (R4): however Serve and Shutdown or Close
+// interleave, Serve returns ErrServerClosed and nothing listens afterwards.
+// A Serve that starts after them closes its listener at once.
+func TestServeShutdownRace(t *testing.T) {
+	for _, stop := range []string{"Shutdown", "Close"} {
+		t.Run(stop, func(t *testing.T) {
+			for i := 0; i < 50; i++ {
+				srv := newUnstartedServer(t, nil).srv
+				l, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				served := make(chan error, 1)
+				var start sync.WaitGroup
+				start.Add(1)
+				go func() {
+					start.Done()
+					served <- srv.Serve(l)
+				}()
+				start.Wait()
+				if stop == "Shutdown" {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					err = srv.Shutdown(ctx)
+					cancel()
+				} else {
+					err = srv.Close()
+				}
+				if err != nil {
+					t.Fatalf("%s = %v", stop, err)
+				}
+				select {
+				case err := <-served:
+					if !errors.Is(err, smtpd.ErrServerClosed) {
+						t.Fatalf("Serve = %v, want ErrServerClosed", err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("Serve still running 10s after %s", stop)
+				}
+				if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+					c.Close()
+					t.Fatalf("round %d: something still listens after %s", i, stop)
+				}
+			}
+		})
+	}
+	t.Run("Serve after Shutdown", func(t *testing.T) {
+		srv := newUnstartedServer(t, nil).srv
+		if err := srv.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(l) }()
+		select {
+		case err := <-served:
+			if !errors.Is(err, smtpd.ErrServerClosed) {
+				t.Fatalf("Serve = %v, want ErrServerClosed", err)
+			}
+		case <-time.After(10 * time.Second):
+			l.Close()
+			<-served
+			t.Fatal("Serve after Shutdown still serving 10s later")
+		}
+		if _, err := l.Accept(); err == nil {
+			t.Fatal("the listener given to Serve after Shutdown is still open")
+		}
+	})
+}
+
+// TestLingerAfter421: a client that is still sending when the server ends
+// the session with 421 reads the 421, rather than a reset that would
+// destroy it: the server half-closes and reads on for a moment before it
+// closes.
+func TestLingerAfter421(t *testing.T) {
+	ts := newTestServer(t, map[string]string{"max-errors": "1"})
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	// Two bad commands end the session; what follows them is still in
+	// flight, unread by the server, when the 421 is sent.
+	junk := strings.Repeat("XYZZY plugh plover\r\n", 2000) // 40 KB
+	if _, err := io.WriteString(c, "EHLO client.example.org\r\nFOO\r\nFOO\r\n"+junk); err != nil {
+		t.Fatalf("writing: %v", err)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	br := bufio.NewReader(c)
+	var replies []string
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			if err != io.EOF {
+				t.Fatalf("after %q: %v (a reset instead of the replies)", replies, err)
+			}
+			break
+		}
+		if len(line) > 3 && line[3] == ' ' {
+			replies = append(replies, line[:3])
+		}
+	}
+	if got := strings.Join(replies, " "); got != "220 250 500 500 421" {
+		t.Fatalf("replies %q, want 220 250 500 500 421", got)
+	}
+}
