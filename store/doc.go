@@ -14,6 +14,13 @@
 // ROOT/<domain>/<local>/, and offers the Rcpt handler that refuses unknown
 // users while the client is still at RCPT TO.
 //
+// Nothing beneath the root is reached through a symbolic link: every
+// folder is opened relative to its parent's descriptor, with openat2
+// (RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS) on Linux and O_NOFOLLOW at each
+// step elsewhere, so a link planted in the tree cannot send mail outside
+// it (ErrSymlink). A failed delivery removes what it made, folders
+// included.
+//
 // Wiring, with a server from package smtpd:
 //
 //	boxes := &store.Mailboxes{Root: "/var/mail/ownmx", Domains: []string{"example.com"}}

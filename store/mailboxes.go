@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,12 @@ import (
 // see Mailbox. Plus-addressing is understood: me+shop@example.com is
 // delivered to me@example.com. The postmaster of every accepted domain is
 // always accepted (RFC 5321 §4.5.1), whatever Users says.
+//
+// Root may be, or lie under, a symbolic link; beneath it no link is
+// followed (a domain, mailbox or folder that is one fails the delivery
+// with an error wrapping ErrSymlink that names it), so no message is
+// written outside Root. A delivery that fails removes the links, files and
+// directories it made, and nothing else (see Maildir).
 //
 // All of Root must be on one file system: a message for several recipients
 // is written once and hard-linked into each of their Maildirs.
@@ -48,7 +55,8 @@ type Mailboxes struct {
 	domains map[string]bool
 	users   map[string]bool
 	initErr error
-	named   bool // see Maildir.named
+	// named and stepwise: see Maildir.
+	named, stepwise bool
 }
 
 // init checks and normalises Domains and Users, once.
@@ -104,29 +112,47 @@ func (m *Mailboxes) init() error {
 //
 // A bare "postmaster" with no domain (RFC 5321 §4.5.1) goes to the first of
 // Domains, and is refused when Domains is empty.
+
 func (m *Mailboxes) Mailbox(addr string) (string, error) {
-	if err := m.init(); err != nil {
+	b, err := m.route(addr)
+	if err != nil {
 		return "", err
+	}
+	return filepath.Join(m.Root, b.domain, b.local), nil
+}
+
+// mailbox is where an address's mail goes: Root/domain/local.
+type mailbox struct {
+	domain, local string
+}
+
+// rel returns the mailbox's path beneath Root.
+func (b mailbox) rel() string { return b.domain + "/" + b.local }
+
+// route maps addr to its mailbox; see Mailbox.
+func (m *Mailboxes) route(addr string) (mailbox, error) {
+	if err := m.init(); err != nil {
+		return mailbox{}, err
 	}
 	local, domain, ok := smtpd.SplitAddress(addr)
 	if !ok {
 		if !strings.EqualFold(addr, "postmaster") || len(m.Domains) == 0 {
-			return "", fmt.Errorf("store: no mailbox for %q: %w", addr, smtpd.ErrNoSuchUser)
+			return mailbox{}, fmt.Errorf("store: no mailbox for %q: %w", addr, smtpd.ErrNoSuchUser)
 		}
 		local, domain = "postmaster", m.Domains[0]
 	}
 	d, ok := cleanDomain(domain)
 	if !ok || (m.domains != nil && !m.domains[d]) {
-		return "", fmt.Errorf("store: no mailbox for %q: domain not accepted: %w", addr, smtpd.ErrRelayDenied)
+		return mailbox{}, fmt.Errorf("store: no mailbox for %q: domain not accepted: %w", addr, smtpd.ErrRelayDenied)
 	}
 	l, ok := cleanLocal(local)
 	if !ok {
-		return "", fmt.Errorf("store: no mailbox for %q: local part not accepted: %w", addr, smtpd.ErrNoSuchUser)
+		return mailbox{}, fmt.Errorf("store: no mailbox for %q: local part not accepted: %w", addr, smtpd.ErrNoSuchUser)
 	}
 	if l != "postmaster" && m.users != nil && !m.users[l] {
-		return "", fmt.Errorf("store: no mailbox for %q: %w", addr, smtpd.ErrNoSuchUser)
+		return mailbox{}, fmt.Errorf("store: no mailbox for %q: %w", addr, smtpd.ErrNoSuchUser)
 	}
-	return filepath.Join(m.Root, d, l), nil
+	return mailbox{domain: d, local: l}, nil
 }
 
 // Rcpt accepts the recipient to if it has a mailbox here, and refuses it
@@ -134,7 +160,7 @@ func (m *Mailboxes) Mailbox(addr string) (string, error) {
 // (550 5.7.1) if not. It creates nothing on disk. It makes *Mailboxes an
 // smtpd.RcptHandler.
 func (m *Mailboxes) Rcpt(ctx context.Context, env *smtpd.Envelope, to string) error {
-	_, err := m.Mailbox(to)
+	_, err := m.route(to)
 	return err
 }
 
@@ -147,25 +173,27 @@ func (m *Mailboxes) Deliver(ctx context.Context, env *smtpd.Envelope, r io.Reade
 	if env == nil || len(env.Rcpt) == 0 {
 		return errors.New("store: Mailboxes.Deliver: the envelope has no recipients")
 	}
-	targets := make([]target, 0, len(env.Rcpt))
-	seen := make(map[string]bool, len(env.Rcpt))
+	boxes := make([]mailbox, 0, len(env.Rcpt))
 	for _, rcpt := range env.Rcpt {
-		dir, err := m.Mailbox(rcpt)
+		b, err := m.route(rcpt)
 		if err != nil {
 			return err
 		}
-		if seen[dir] {
-			continue
+		if !slices.Contains(boxes, b) {
+			boxes = append(boxes, b)
 		}
-		seen[dir] = true
-		t := target{maildir: dir, folder: dir}
-		if env.Quarantine {
-			t.folder = filepath.Join(dir, Junk)
-		}
-		targets = append(targets, t)
 	}
-	w := writer{host: m.Hostname, now: m.Now, named: m.named}
-	return w.deliver(ctx, targets, r)
+	targets := make([]target, len(boxes))
+	for i, b := range boxes {
+		t := target{domain: b.domain, mailbox: b.rel()}
+		t.folder = t.mailbox
+		if env.Quarantine {
+			t.folder = t.mailbox + "/" + Junk
+		}
+		targets[i] = t
+	}
+	w := writer{host: m.Hostname, now: m.Now, named: m.named, stepwise: m.stepwise}
+	return w.deliver(ctx, m.Root, targets, r)
 }
 
 // cleanLocal maps a local part to its mailbox name; see Mailbox.
