@@ -12,7 +12,9 @@
 //
 // Mailboxes routes each recipient to its own Maildir under a root,
 // ROOT/<domain>/<local>/, and offers the Rcpt handler that refuses unknown
-// users while the client is still at RCPT TO.
+// users while the client is still at RCPT TO. As a catch-all it bounds the
+// mailboxes that strangers can make by sending mail (MaxMailboxes,
+// MaxNewMailboxesPerHour), with a temporary 450 4.2.1 past them.
 //
 // Nothing beneath the root is reached through a symbolic link: every
 // folder is opened relative to its parent's descriptor, with openat2

@@ -24,6 +24,15 @@ import (
 // delivered to me@example.com. The postmaster of every accepted domain is
 // always accepted (RFC 5321 §4.5.1), whatever Users says.
 //
+// With Users nil (a catch-all), anyone can make a new mailbox by sending
+// it mail, so new mailboxes are bounded: MaxMailboxes per domain and
+// MaxNewMailboxesPerHour in all. Past either, a recipient whose mailbox
+// does not exist yet is refused with ErrMailboxLimit, 450 4.2.1 (a
+// temporary reply: real mail comes back later and gets in once an
+// operator raises the bound or the hour has passed), while existing
+// mailboxes keep receiving and postmaster is always accepted. With Users
+// set, the list is the operator's own bound and these are not used.
+//
 // Root may be, or lie under, a symbolic link; beneath it no link is
 // followed (a domain, mailbox or folder that is one fails the delivery
 // with an error wrapping ErrSymlink that names it), so no message is
@@ -48,13 +57,28 @@ type Mailboxes struct {
 	Users []string
 	// Hostname ends every file name. Default: the machine's host name.
 	Hostname string
-	// Now gives the time for file names. Default: time.Now.
+	// Now gives the time for file names and for MaxNewMailboxesPerHour.
+	// Default: time.Now.
 	Now func() time.Time
+
+	// MaxMailboxes is the most mailboxes, postmaster aside, that a domain
+	// may have while Users is nil: mailboxes on disk plus new ones
+	// accepted at RCPT in the last hour and not made yet. Zero means
+	// DefaultMaxMailboxes (1,000); negative means no limit.
+	MaxMailboxes int
+	// MaxNewMailboxesPerHour is the most mailboxes that do not exist yet
+	// that this Mailboxes accepts, across all domains, in any hour while
+	// Users is nil; each one takes its slot when first accepted at RCPT
+	// (or by Deliver, called alone), whether or not a message follows.
+	// Processes sharing Root each count their own. Zero means
+	// DefaultMaxNewMailboxesPerHour (100); negative means no limit.
+	MaxNewMailboxesPerHour int
 
 	once    sync.Once
 	domains map[string]bool
 	users   map[string]bool
 	initErr error
+	limits  newMailboxes
 	// named and stepwise: see Maildir.
 	named, stepwise bool
 }
@@ -112,7 +136,9 @@ func (m *Mailboxes) init() error {
 //
 // A bare "postmaster" with no domain (RFC 5321 §4.5.1) goes to the first of
 // Domains, and is refused when Domains is empty.
-
+//
+// Mailbox says where mail would go; it does not apply MaxMailboxes or
+// MaxNewMailboxesPerHour, which Rcpt and Deliver do.
 func (m *Mailboxes) Mailbox(addr string) (string, error) {
 	b, err := m.route(addr)
 	if err != nil {
@@ -157,18 +183,27 @@ func (m *Mailboxes) route(addr string) (mailbox, error) {
 
 // Rcpt accepts the recipient to if it has a mailbox here, and refuses it
 // with a wrapped smtpd.ErrNoSuchUser (550 5.1.1) or smtpd.ErrRelayDenied
-// (550 5.7.1) if not. It creates nothing on disk. It makes *Mailboxes an
-// smtpd.RcptHandler.
+// (550 5.7.1) if not, or with a wrapped ErrMailboxLimit (450 4.2.1) when
+// its mailbox does not exist yet and no new one may be made now. A new
+// mailbox it accepts holds its place under MaxMailboxes and
+// MaxNewMailboxesPerHour, so that recipients accepted together, in one
+// transaction or in many at once, never exceed them. It creates nothing on
+// disk. It makes *Mailboxes an smtpd.RcptHandler.
 func (m *Mailboxes) Rcpt(ctx context.Context, env *smtpd.Envelope, to string) error {
-	_, err := m.route(to)
-	return err
+	b, err := m.route(to)
+	if err != nil {
+		return err
+	}
+	return m.admit([]mailbox{b})
 }
 
 // Deliver stores one copy of the message for each distinct mailbox among
 // env.Rcpt (me+a@ and me+b@ share one), in its Junk folder when
 // env.Quarantine is set. r is read once: the message is written to the
 // first mailbox and hard-linked into the others. If any copy fails, the
-// copies already made are removed and the error is returned.
+// copies already made are removed and the error is returned. A new mailbox
+// that Rcpt did not accept is subject to the same bounds here, and then
+// nothing is delivered.
 func (m *Mailboxes) Deliver(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
 	if env == nil || len(env.Rcpt) == 0 {
 		return errors.New("store: Mailboxes.Deliver: the envelope has no recipients")
@@ -182,6 +217,9 @@ func (m *Mailboxes) Deliver(ctx context.Context, env *smtpd.Envelope, r io.Reade
 		if !slices.Contains(boxes, b) {
 			boxes = append(boxes, b)
 		}
+	}
+	if err := m.admit(boxes); err != nil {
+		return err
 	}
 	targets := make([]target, len(boxes))
 	for i, b := range boxes {
