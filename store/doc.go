@@ -21,7 +21,8 @@
 // (RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS) on Linux and O_NOFOLLOW at each
 // step elsewhere, so a link planted in the tree cannot send mail outside
 // it (ErrSymlink). A failed delivery removes what it made, folders
-// included.
+// included. FreeSpace reports the room left, for a server that stops
+// taking mail before the disk is full.
 //
 // Wiring, with a server from package smtpd:
 //

@@ -234,6 +234,21 @@ func (m *Mailboxes) Deliver(ctx context.Context, env *smtpd.Envelope, r io.Reade
 	return w.deliver(ctx, m.Root, targets, r)
 }
 
+// FreeSpace returns the bytes available for mail on the file system that
+// holds Root (or, before the first delivery made it, its nearest existing
+// parent): the blocks free for unprivileged users (statfs f_bavail) times
+// their size, so that mail never eats into the reserve kept for root, even
+// when this process runs as root. When the file system counts its inodes
+// and fewer than MinFreeInodes are free, it returns 0: every message takes
+// an inode, and a new mailbox several. Its signature is that of
+// smtpd.Server's FreeSpace hook: srv.FreeSpace = boxes.FreeSpace.
+func (m *Mailboxes) FreeSpace(ctx context.Context) (int64, error) {
+	if m.Root == "" {
+		return 0, errors.New("store: Mailboxes.Root is empty")
+	}
+	return freeSpace(ctx, m.Root)
+}
+
 // cleanLocal maps a local part to its mailbox name; see Mailbox.
 func cleanLocal(s string) (string, bool) {
 	if i := strings.IndexByte(s, '+'); i >= 0 {

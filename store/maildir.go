@@ -61,3 +61,13 @@ func (m *Maildir) Deliver(ctx context.Context, env *smtpd.Envelope, r io.Reader)
 	w := writer{host: m.Hostname, now: m.Now, named: m.named, stepwise: m.stepwise}
 	return w.deliver(ctx, m.Dir, []target{t}, r)
 }
+
+// FreeSpace returns the bytes available for mail on the file system that
+// holds m.Dir (or its nearest existing parent), or 0 when fewer than
+// MinFreeInodes files can still be made there; see Mailboxes.FreeSpace.
+func (m *Maildir) FreeSpace(ctx context.Context) (int64, error) {
+	if m.Dir == "" {
+		return 0, errors.New("store: Maildir.Dir is empty")
+	}
+	return freeSpace(ctx, m.Dir)
+}
