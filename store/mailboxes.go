@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 
 	"github.com/ownmx/ownmx/smtpd"
 )
@@ -95,7 +98,7 @@ func (m *Mailboxes) init() error {
 			for _, d := range m.Domains {
 				n, ok := cleanDomain(d)
 				if !ok {
-					m.initErr = fmt.Errorf("store: Mailboxes.Domains: %q is not a domain name this store accepts (ASCII letters, digits and hyphens)", d)
+					m.initErr = fmt.Errorf("store: Mailboxes.Domains: %q is not a domain name this store accepts (IDNA, then letters, digits and hyphens)", d)
 					return
 				}
 				m.domains[n] = true
@@ -123,13 +126,18 @@ func (m *Mailboxes) init() error {
 //
 // The local part loses its "+tag" and is lowercased; it must then be 1 to
 // 64 of a-z, 0-9, '.', '-' and '_', not start with '.' or '-', not end with
-// '.' and hold no "..". The domain is lowercased, loses a final dot, and
-// must be LDH labels (a-z, 0-9, '-') joined by single dots; address literals
-// and non-ASCII names are refused. Refusing, rather than encoding, what falls
-// outside keeps one obvious directory per mailbox (no two spellings of one
-// name, nothing a shell or an IMAP server would trip on, no "..", no "/"),
-// and the sender learns at RCPT time. Real mailbox names fit; quoted local
-// parts and internationalised addresses (RFC 6531) do not, for now.
+// '.' and hold no "..". The domain loses a final dot and is mapped to its
+// ASCII form as for a DNS lookup (IDNA, UTS #46 with the Lookup profile of
+// golang.org/x/net/idna: bücher.example becomes xn--bcher-kva.example,
+// and the KELVIN SIGN or full-width letters fold to their ASCII letters),
+// the same comparison smtpd's domain check makes; it is then lowercased and
+// must be LDH labels (a-z, 0-9, '-') joined by single dots. Address
+// literals, bytes that are not UTF-8 and names IDNA refuses are refused. Refusing, rather than
+// encoding, what falls outside keeps one obvious directory per mailbox (no
+// two spellings of one name, nothing a shell or an IMAP server would trip
+// on, no "..", no "/"), and the sender learns at RCPT time. Real mailbox
+// names fit; quoted local parts and non-ASCII local parts (RFC 6531) do
+// not, for now.
 //
 // No name this maps to starts with '.', so Root may hold dot-directories
 // for other uses (a spool, say) that no recipient can reach.
@@ -273,7 +281,13 @@ func cleanLocal(s string) (string, bool) {
 // cleanDomain maps a domain to its directory name; see Mailbox.
 func cleanDomain(s string) (string, bool) {
 	s = strings.TrimSuffix(s, ".")
-	if len(s) == 0 || len(s) > 253 {
+	if s == "" || !utf8.ValidString(s) {
+		// idna takes a byte that is not UTF-8 for U+FFFD and, for lack
+		// of a check, lets it through as a label "xn--zn7c".
+		return "", false
+	}
+	s, err := idna.Lookup.ToASCII(s)
+	if err != nil || len(s) == 0 || len(s) > 253 {
 		return "", false
 	}
 	b := []byte(s)
