@@ -34,7 +34,9 @@ import (
 // temporary reply: real mail comes back later and gets in once an
 // operator raises the bound or the hour has passed), while existing
 // mailboxes keep receiving and postmaster is always accepted. With Users
-// set, the list is the operator's own bound and these are not used.
+// set, the list is the operator's own bound and these are not used: no
+// stranger can make a mailbox then, and a bound could only hold back mail
+// for a user the operator listed.
 //
 // Root may be, or lie under, a symbolic link; beneath it no link is
 // followed (a domain, mailbox or folder that is one fails the delivery
@@ -52,7 +54,9 @@ type Mailboxes struct {
 	Root string
 	// Domains lists the domains accepted, such as "example.com"; nil
 	// accepts every domain whose name is safe (use smtpd's domain check
-	// then, or this server relays into its own disk for anyone).
+	// then, or this server relays into its own disk for anyone: the
+	// bounds on new mailboxes hold per domain and in all, but each new
+	// domain still gets a directory and a postmaster mailbox).
 	Domains []string
 	// Users lists the local parts that have a mailbox, such as "me"; nil
 	// accepts every safe local part (a catch-all). postmaster is accepted
