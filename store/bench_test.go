@@ -70,7 +70,7 @@ func BenchmarkDeliver(b *testing.B) {
 	type writerFn func(ctx context.Context, dir string, seq uint64, r io.Reader) error
 	maildir := func(w writer) writerFn {
 		return func(ctx context.Context, dir string, _ uint64, r io.Reader) error {
-			return w.deliver(ctx, []target{{maildir: dir, folder: dir}}, r)
+			return w.deliver(ctx, dir, []target{{mailbox: ".", folder: "."}}, r)
 		}
 	}
 	writers := []struct {
@@ -104,7 +104,7 @@ func BenchmarkDeliver(b *testing.B) {
 				for k := range writers {
 					i := (k + round) % len(writers)
 					dir := filepath.Join(root, fmt.Sprintf("%s-%d", writers[i].name, round))
-					if err := ensureMaildir(dir); err != nil {
+					if err := makeMaildir(dir); err != nil {
 						b.Fatal(err)
 					}
 					f0 := dirFsyncs.Load()
@@ -172,7 +172,7 @@ func processCPU() time.Duration {
 // The naive writer in the benchmark is a correct Maildir writer too.
 func TestNaiveDeliver(t *testing.T) {
 	dir := t.TempDir()
-	if err := ensureMaildir(dir); err != nil {
+	if err := makeMaildir(dir); err != nil {
 		t.Fatal(err)
 	}
 	if err := naiveDeliver(dir, 1, bytes.NewReader([]byte("x"))); err != nil {
@@ -181,4 +181,14 @@ func TestNaiveDeliver(t *testing.T) {
 	if got := readNew(t, dir); len(got) != 1 || got[0] != "x" {
 		t.Fatalf("new/ holds %q", got)
 	}
+}
+
+// makeMaildir creates dir with its cur/, new/ and tmp/.
+func makeMaildir(dir string) error {
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -12,7 +12,17 @@
 //
 // Mailboxes routes each recipient to its own Maildir under a root,
 // ROOT/<domain>/<local>/, and offers the Rcpt handler that refuses unknown
-// users while the client is still at RCPT TO.
+// users while the client is still at RCPT TO. As a catch-all it bounds the
+// mailboxes that strangers can make by sending mail (MaxMailboxes,
+// MaxNewMailboxesPerHour), with a temporary 450 4.2.1 past them.
+//
+// Nothing beneath the root is reached through a symbolic link: every
+// folder is opened relative to its parent's descriptor, with openat2
+// (RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS) on Linux and O_NOFOLLOW at each
+// step elsewhere, so a link planted in the tree cannot send mail outside
+// it (ErrSymlink). A failed delivery removes what it made, folders
+// included. FreeSpace reports the room left, for a server that stops
+// taking mail before the disk is full.
 //
 // Wiring, with a server from package smtpd:
 //

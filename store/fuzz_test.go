@@ -17,6 +17,7 @@ func FuzzMailbox(f *testing.F) {
 		"me@example.com", "Me+tag@Example.COM.", "postmaster", "../../etc/passwd@x",
 		`"a@b"@example.com`, "a/b@c", "..@..", ".@.", "me@[127.0.0.1]", "x@-a.b",
 		"\x00@\x00", "é@example.com", "a..b@example.com", "+@example.com", "me@a..b",
+		"me@bücher.example", "postmaster@\u212Ax.example", "me@ｅｘａｍｐｌｅ．ｃｏｍ", "me@xn--zz.example",
 	} {
 		f.Add(s, false)
 		f.Add(s, true)
@@ -54,6 +55,72 @@ func FuzzMailbox(f *testing.F) {
 					t.Fatalf("Mailbox(%q) = %q: byte %q in %q", addr, dir, c, p)
 				}
 			}
+		}
+	})
+}
+
+// ldhLower is the rule for domains before IDNA: lowercased LDH labels, a
+// final dot dropped. The reference for ASCII names in FuzzCleanDomain.
+func ldhLower(s string) (string, bool) {
+	s = strings.ToLower(strings.TrimSuffix(s, "."))
+	if s == "" || len(s) > 253 {
+		return "", false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return "", false
+		}
+		for _, c := range []byte(label) {
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+				return "", false
+			}
+		}
+	}
+	return s, true
+}
+
+// FuzzCleanDomain checks the mapping of domains: what it accepts becomes
+// lowercase LDH that maps to itself again, and an ASCII name is mapped as
+// by the plain LDH rule, but for the labels IDNA reserves ("--" in the
+// third and fourth places, such as Punycode's "xn--"), which IDNA checks.
+func FuzzCleanDomain(f *testing.F) {
+	for _, s := range []string{
+		"example.com", "Example.COM.", "\u212Ax.example", "bücher.example", "xn--bcher-kva.example",
+		"ｅｘａｍｐｌｅ．ｃｏｍ", "ab--c.example", "xn--zz.example", "a..b", "-a.b", "faß.de", "\xff.x", "a\u200db",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := cleanDomain(s)
+		if ok {
+			if ref, refOK := ldhLower(got); !refOK || ref != got {
+				t.Fatalf("cleanDomain(%q) = %q: not lowercase LDH", s, got)
+			}
+			if again, ok := cleanDomain(got); !ok || again != got {
+				t.Fatalf("cleanDomain(%q) = %q, but that maps to %q, %v", s, got, again, ok)
+			}
+		}
+		ascii := true
+		for _, c := range []byte(s) {
+			if c >= 0x80 {
+				ascii = false
+			}
+		}
+		if !ascii {
+			return
+		}
+		ref, refOK := ldhLower(s)
+		reserved := false
+		for _, label := range strings.Split(ref, ".") {
+			if len(label) >= 4 && label[2:4] == "--" {
+				reserved = true
+			}
+		}
+		switch {
+		case ok && (!refOK || got != ref):
+			t.Fatalf("cleanDomain(%q) = %q; the LDH rule gives %q, %v", s, got, ref, refOK)
+		case !ok && refOK && !reserved:
+			t.Fatalf("cleanDomain(%q) refused an LDH name (%q)", s, ref)
 		}
 	})
 }

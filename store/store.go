@@ -38,4 +38,8 @@ var (
 	_ Store             = (*Mailboxes)(nil)
 	_ Store             = DeliverFunc(nil)
 	_ smtpd.RcptHandler = (*Mailboxes)(nil)
+
+	// The signature of the free-space hook of smtpd.Server.
+	_ func(context.Context) (int64, error) = (*Mailboxes)(nil).FreeSpace
+	_ func(context.Context) (int64, error) = (*Maildir)(nil).FreeSpace
 )

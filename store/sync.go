@@ -94,8 +94,10 @@ func (s *dirSyncer) ticket() uint64 {
 }
 
 // sync returns once an fsync of the directory that began after ticket t
-// was taken has completed, with that fsync's error.
-func (s *dirSyncer) sync(t uint64) error {
+// was taken has completed, with that fsync's error. An fsync that this
+// call starts is fsync(), or syncDir of the directory's path when fsync is
+// nil.
+func (s *dirSyncer) sync(t uint64, fsync func() error) error {
 	s.mu.Lock()
 	if s.synced >= t {
 		s.mu.Unlock()
@@ -115,9 +117,12 @@ func (s *dirSyncer) sync(t uint64) error {
 	s.flights = append(s.flights, f)
 	s.mu.Unlock()
 
-	if s.fsync != nil {
+	switch {
+	case s.fsync != nil:
 		f.err = s.fsync(s.dir)
-	} else {
+	case fsync != nil:
+		f.err = fsync()
+	default:
 		f.err = syncDir(s.dir)
 	}
 

@@ -30,7 +30,7 @@ func TestDirSyncerCoverage(t *testing.T) {
 		wg.Go(func() {
 			for range each {
 				mine := events.Add(1)
-				if err := s.sync(s.ticket()); err != nil {
+				if err := s.sync(s.ticket(), nil); err != nil {
 					bad.Add(1)
 				}
 				if covered.Load() < mine {
@@ -75,9 +75,9 @@ func TestDirSyncerSharing(t *testing.T) {
 
 	ta, tb := s.ticket(), s.ticket() // two renames, then A syncs first
 	a, b := make(chan error, 1), make(chan error, 1)
-	go func() { a <- s.sync(ta) }()
+	go func() { a <- s.sync(ta, nil) }()
 	<-started // A's fsync is running and covers B
-	go func() { b <- s.sync(tb) }()
+	go func() { b <- s.sync(tb, nil) }()
 	<-waiting // B waits for A's fsync
 	close(release)
 	for name, ch := range map[string]chan error{"A": a, "B": b} {
@@ -100,10 +100,10 @@ func TestDirSyncerNoQueue(t *testing.T) {
 
 	a := make(chan error, 1)
 	ta := s.ticket()
-	go func() { a <- s.sync(ta) }()
+	go func() { a <- s.sync(ta, nil) }()
 	<-started
 	// A's fsync is blocked; this sync returns regardless, so it did not wait.
-	if err := s.sync(s.ticket()); err != nil {
+	if err := s.sync(s.ticket(), nil); err != nil {
 		t.Errorf("late sync: %v", err)
 	}
 	close(release)
@@ -120,16 +120,16 @@ func TestDirSyncerCompleted(t *testing.T) {
 	var calls atomic.Int64
 	s := &dirSyncer{dir: "fake", fsync: func(string) error { calls.Add(1); return nil }}
 	t1, t2 := s.ticket(), s.ticket()
-	if err := s.sync(t2); err != nil {
+	if err := s.sync(t2, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.sync(t1); err != nil {
+	if err := s.sync(t1, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := calls.Load(); n != 1 {
 		t.Errorf("%d fsyncs for two tickets that one covers, want 1", n)
 	}
-	if err := s.sync(s.ticket()); err != nil || calls.Load() != 2 {
+	if err := s.sync(s.ticket(), nil); err != nil || calls.Load() != 2 {
 		t.Errorf("a new ticket: err = %v, fsyncs = %d; want its own fsync", err, calls.Load())
 	}
 }

@@ -145,3 +145,20 @@ func TestFlagsWired(t *testing.T) {
 		}
 	})
 }
+
+// TestFlagsHelp checks that -help shows the bounds on new mailboxes with
+// their defaults.
+func TestFlagsHelp(t *testing.T) {
+	var stderr strings.Builder
+	if code := run([]string{"-help"}, &stderr); code != 0 {
+		t.Fatalf("-help exited %d", code)
+	}
+	for _, want := range []string{
+		"-max-mailboxes int", "(default 1000)",
+		"-max-new-mailboxes-per-hour int", "(default 100)",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("-help does not show %q:\n%s", want, stderr.String())
+		}
+	}
+}

@@ -37,6 +37,14 @@
 // always); by default every address at the domains is a mailbox. Plus
 // addresses (me+shop@) land in the mailbox without the tag.
 //
+// Without -users, anyone can make a new mailbox by sending it mail, so new
+// mailboxes are bounded: -max-mailboxes a domain (default 1,000) and
+// -max-new-mailboxes-per-hour in all (default 100). Past them, a message to
+// an address that has no mailbox yet is turned away at RCPT TO with 450
+// 4.2.1, a temporary refusal that real senders retry, while the existing
+// mailboxes keep receiving; raise the bound and the retries get in. A
+// negative value means no bound.
+//
 // Besides the Maildirs, -maildir holds .spool, where messages too large for
 // memory wait while they are checked: on the same disk as the mail, as files
 // without a name, so it always looks empty.
@@ -135,6 +143,9 @@ type config struct {
 	tlsKey     string
 	level      slog.Level
 	checkLocal bool
+
+	maxMailboxes  int
+	maxNewPerHour int
 }
 
 func main() {
@@ -208,6 +219,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "certificate `file` (PEM) for STARTTLS, with -tls-key")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "private key `file` (PEM) for STARTTLS, with -tls-cert")
 	level := fs.String("log-level", "info", "least important log records written: debug, info, warn or error")
+	fs.IntVar(&cfg.maxMailboxes, "max-mailboxes", store.DefaultMaxMailboxes, "most mailboxes a domain may have without -users; mail to a new address past it gets 450 4.2.1 (negative: no limit)")
+	fs.IntVar(&cfg.maxNewPerHour, "max-new-mailboxes-per-hour", store.DefaultMaxNewMailboxesPerHour, "most new mailboxes made in any hour without -users, all domains together; past it, 450 4.2.1 (negative: no limit)")
 	fs.BoolVar(&cfg.checkLocal, "check-local", false, "check SPF, DKIM and DMARC for clients on loopback too (default: they are this machine, and trusted)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -258,7 +271,13 @@ func splitList(s string) []string {
 
 // newServer composes the server that cfg describes.
 func newServer(cfg *config, log *slog.Logger) (*smtpd.Server, error) {
-	boxes := &store.Mailboxes{Root: cfg.maildir, Domains: cfg.domains, Users: cfg.users}
+	boxes := &store.Mailboxes{
+		Root:                   cfg.maildir,
+		Domains:                cfg.domains,
+		Users:                  cfg.users,
+		MaxMailboxes:           cfg.maxMailboxes,
+		MaxNewMailboxesPerHour: cfg.maxNewPerHour,
+	}
 	// Mailboxes checks its Domains and Users at first use: use it now, so
 	// that a bad -domain or -users stops the program before it listens.
 	if _, err := boxes.Mailbox("postmaster@" + cfg.domains[0]); err != nil {
