@@ -8,10 +8,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"go/parser"
+	"go/token"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +128,19 @@ func TestFlagsWired(t *testing.T) {
 		}
 	})
 
+	t.Run("free-space-reserve", func(t *testing.T) {
+		// No disk has this much room: MAIL is refused before the message.
+		s := start(t, append(base, "-free-space-reserve", "9000000000000000000")...)
+		c := dial(t, s.addr)
+		wantCode(t, "MAIL with the disk too full", c.Mail("alice@good.example.org", nil), 452, "4.3.1")
+		// A reserve the disk has: mail flows.
+		s = start(t, append(base, "-free-space-reserve", "1")...)
+		c = dial(t, s.addr)
+		if err := send(c, "alice@good.example.org", "bob@inbox.test", message("alice@good.example.org", "room", body)); err != nil {
+			t.Fatalf("with room: %v", err)
+		}
+	})
+
 	t.Run("max-conn-per-ip", func(t *testing.T) {
 		s := start(t, append(base, "-max-conn-per-ip", "2")...)
 		var replies []int
@@ -144,6 +160,45 @@ func TestFlagsWired(t *testing.T) {
 			t.Errorf("greetings of three connections %v, want [220 220 421]", replies)
 		}
 	})
+}
+
+// TestDocListsEveryFlag: the package documentation (go doc
+// ./examples/inbox) lists every flag -help shows, with the same default.
+func TestDocListsEveryFlag(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "main.go", nil, parser.ParseComments|parser.PackageClauseOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, doc, ok := strings.Cut(f.Doc.Text(), "# Flags\n")
+	if !ok {
+		t.Fatal("the package documentation has no # Flags section")
+	}
+	doc, _, _ = strings.Cut(doc, "\n# ")
+	var help strings.Builder
+	if code := run([]string{"-help"}, &help); code != 0 {
+		t.Fatalf("-help exited %d", code)
+	}
+	flagLine := regexp.MustCompile(`(?m)^  -(\S+)`)
+	defaultOf := regexp.MustCompile(`\(default "?([^")]*)"?\)`)
+	entries := flagLine.FindAllStringSubmatchIndex(help.String(), -1)
+	if len(entries) < 15 {
+		t.Fatalf("-help shows %d flags:\n%s", len(entries), help.String())
+	}
+	for i, e := range entries {
+		name := help.String()[e[2]:e[3]]
+		end := len(help.String())
+		if i+1 < len(entries) {
+			end = entries[i+1][0]
+		}
+		line := regexp.MustCompile(`(?m)^\s*-` + regexp.QuoteMeta(name) + `\b.*$`).FindString(doc)
+		if line == "" {
+			t.Errorf("the package documentation does not list -%s", name)
+			continue
+		}
+		if d := defaultOf.FindStringSubmatch(help.String()[e[0]:end]); d != nil && !strings.Contains(line, d[1]) {
+			t.Errorf("the package documentation gives -%s without its default %q: %q", name, d[1], line)
+		}
+	}
 }
 
 // TestFlagsHelp checks that -help shows the bounds on new mailboxes with

@@ -56,6 +56,33 @@
 //	inbox -listen :25 -domain example.com -hostname mx.example.com \
 //		-maildir /var/mail/ownmx -tls-cert cert.pem -tls-key key.pem
 //
+// # Flags
+//
+// Every flag, with its default:
+//
+//	-listen 127.0.0.1:2525         address to listen on, host:port
+//	-domain LIST                   domains to receive mail for, comma-separated (required)
+//	-maildir ./mail                one Maildir per address, DIR/<domain>/<local>/
+//	-users LIST                    local parts that have a mailbox (default: every address)
+//	-hostname NAME                 name in the greeting and headers (default: the machine's host name)
+//	-dns HOST:PORT                 nameserver for every query (default: the system resolver)
+//	-check-local                   check SPF, DKIM and DMARC for loopback clients too (default false)
+//	-max-size 26214400             largest message accepted, in bytes (25 MiB)
+//	-idle-timeout 5m0s             time each line has to arrive whole
+//	-max-conn-per-ip 0             connections at once from one client network (0: smtpd's 50)
+//	-max-mailboxes 1000            mailboxes a domain may have without -users (negative: no limit)
+//	-max-new-mailboxes-per-hour 100  new mailboxes in any hour without -users (negative: no limit)
+//	-free-space-reserve 67108864   bytes kept free on the mail's disk beyond a message (64 MiB; 0: none)
+//	-tls-cert FILE                 certificate (PEM) for STARTTLS, with -tls-key (default: no STARTTLS)
+//	-tls-key FILE                  its private key (PEM)
+//	-log-level info                least important records logged: debug, info, warn or error
+//
+// A client network is an IPv4 address or an IPv6 /64. Before a client sends
+// a message, MAIL FROM is answered 452 4.3.1 (Insufficient system storage,
+// try later) when the disk holding -maildir has less room than the message
+// (its declared SIZE, or -max-size) plus -free-space-reserve, or fewer than
+// a thousand free inodes.
+//
 // # Clients on loopback
 //
 // A client connecting from a loopback address (127.0.0.0/8, ::1) is this
@@ -146,6 +173,7 @@ type config struct {
 
 	maxMailboxes  int
 	maxNewPerHour int
+	freeReserve   int64
 }
 
 func main() {
@@ -215,12 +243,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Int64Var(&cfg.maxSize, "max-size", 25<<20, "largest message accepted, in `bytes`")
 	users := fs.String("users", "", "comma-separated `list` of the local parts that have a mailbox, postmaster always included (default: every address)")
 	fs.DurationVar(&cfg.idle, "idle-timeout", 5*time.Minute, "time each command line and each line of a message has to arrive whole")
-	fs.IntVar(&cfg.maxPerIP, "max-conn-per-ip", 0, "most connections at once from one client address (0: smtpd's default, 50)")
+	fs.IntVar(&cfg.maxPerIP, "max-conn-per-ip", 0, "most connections at once from one client network, an IPv4 address or an IPv6 /64 (0: smtpd's default, 50)")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "certificate `file` (PEM) for STARTTLS, with -tls-key")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "private key `file` (PEM) for STARTTLS, with -tls-cert")
 	level := fs.String("log-level", "info", "least important log records written: debug, info, warn or error")
 	fs.IntVar(&cfg.maxMailboxes, "max-mailboxes", store.DefaultMaxMailboxes, "most mailboxes a domain may have without -users; mail to a new address past it gets 450 4.2.1 (negative: no limit)")
 	fs.IntVar(&cfg.maxNewPerHour, "max-new-mailboxes-per-hour", store.DefaultMaxNewMailboxesPerHour, "most new mailboxes made in any hour without -users, all domains together; past it, 450 4.2.1 (negative: no limit)")
+	fs.Int64Var(&cfg.freeReserve, "free-space-reserve", smtpd.DefaultFreeSpaceReserve, "`bytes` the disk holding -maildir must keep free beyond a message, or MAIL gets 452 4.3.1 (0: none)")
 	fs.BoolVar(&cfg.checkLocal, "check-local", false, "check SPF, DKIM and DMARC for clients on loopback too (default: they are this machine, and trusted)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -241,6 +270,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if cfg.idle <= 0 {
 		return nil, fmt.Errorf("-idle-timeout %v: must be positive", cfg.idle)
+	}
+	if cfg.freeReserve < 0 {
+		return nil, fmt.Errorf("-free-space-reserve %d: must not be negative", cfg.freeReserve)
+	}
+	if cfg.freeReserve == 0 {
+		cfg.freeReserve = -1 // no reserve; smtpd's zero means its default
 	}
 	if cfg.maxPerIP < 0 {
 		return nil, fmt.Errorf("-max-conn-per-ip %d: must not be negative", cfg.maxPerIP)
@@ -313,6 +348,8 @@ func newServer(cfg *config, log *slog.Logger) (*smtpd.Server, error) {
 		MaxMessageBytes:     cfg.maxSize,
 		ReadTimeout:         cfg.idle,
 		MaxConnectionsPerIP: cfg.maxPerIP,
+		FreeSpace:           boxes.FreeSpace,
+		FreeSpaceReserve:    cfg.freeReserve,
 		Mail:                trust.mail(checker.MailHandler(nil)),
 		Rcpt:                smtpd.AcceptDomains(cfg.domains...).Then(boxes),
 		Data:                smtpd.Chain(store.Handler(boxes), trust.middleware(checker.Middleware(cfg.hostname))),
