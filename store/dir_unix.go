@@ -51,6 +51,7 @@ func (d dir) sync() error {
 	if err := unix.Fsync(d.fd); err != nil {
 		return &fs.PathError{Op: "fsync", Path: d.path, Err: err}
 	}
+	noteDirSynced(d.path)
 	return nil
 }
 
