@@ -119,8 +119,8 @@ func (c *Cache) Len() int {
 func (c *Cache) Query(ctx context.Context, name string, qtype uint16) (Answer, error) {
 	fq, ok := canonical(name)
 	if !ok {
-		// Let the Querier behind report the bad name in its own words.
-		return c.q.Query(ctx, name, qtype)
+		// Whatever the Querier behind would say, no server can answer.
+		return Answer{}, invalidName(name, "")
 	}
 	k := cacheKey{fq, qtype}
 	now := c.now()

@@ -29,7 +29,8 @@ const (
 //
 // Queries go over UDP with EDNS0 (RFC 6891) and are repeated over TCP when
 // the reply is truncated (RFC 7766 §5). Every error is a *net.DNSError:
-// NXDOMAIN and empty answers set IsNotFound; timeouts set IsTimeout and
+// NXDOMAIN, empty answers and names that are not domain names (never sent)
+// set IsNotFound; timeouts set IsTimeout and
 // IsTemporary; SERVFAIL, REFUSED and network failures set IsTemporary. This
 // is what blitiri.com.ar/go/spf needs to tell temperror from none.
 //
@@ -85,7 +86,7 @@ func (c *Client) Query(ctx context.Context, name string, qtype uint16) (Answer, 
 	server := c.Nameserver
 	fq, ok := canonical(name)
 	if !ok {
-		return Answer{Server: server}, permanent(name, server, errBadName)
+		return Answer{Server: server}, invalidName(name, server)
 	}
 	if err := ctx.Err(); err != nil {
 		return Answer{Server: server}, failure(name, server, err)
