@@ -32,6 +32,10 @@ import (
 // maxChain bounds how many CNAME records one answer follows.
 const maxChain = 8
 
+// DefaultTTL is the TTL, in seconds, of a zone record that has none and
+// follows no $TTL line or record with one: one hour.
+const DefaultTTL = 3600
+
 // Server is a DNS server on 127.0.0.1 serving one fixed set of records.
 // Its methods are safe for concurrent use.
 type Server struct {
@@ -60,9 +64,11 @@ type query struct {
 
 // NewServer starts a server answering from zone, which holds resource
 // records in RFC 1035 master file syntax. Owner names must be absolute
-// ("mx.example.com.") or made so by a $ORIGIN line; a record without a TTL
-// gets one hour. Include an SOA record at each zone apex: negative answers
-// carry it, and without it resolvers do not cache them (RFC 2308 §5).
+// ("mx.example.com.") or made so by a $ORIGIN line. A record without a TTL
+// takes the one of the last $TTL line (RFC 2308 §4), else of the last
+// record that gave one (RFC 1035 §5.1), else DefaultTTL, one hour. Include
+// an SOA record at each zone apex: negative answers carry it, and without
+// it resolvers do not cache them (RFC 2308 §5).
 //
 // NewServer fails the test if the zone does not parse or the server cannot
 // listen. The server is closed by t.Cleanup when the test ends.
@@ -215,6 +221,7 @@ func (s *Server) Queries(name string, qtype uint16) int {
 // load parses the zone text into the server's records.
 func (s *Server) load(zone string) error {
 	zp := dns.NewZoneParser(strings.NewReader(zone), "", "zone")
+	zp.SetDefaultTTL(DefaultTTL)
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		h := rr.Header()
 		h.Name = dns.CanonicalName(h.Name)

@@ -196,3 +196,43 @@ func TestCloseTwice(t *testing.T) {
 		t.Error("closed server still answers over TCP")
 	}
 }
+
+// A record without a TTL takes the $TTL in force (RFC 2308 §4), else the
+// last TTL given (RFC 1035 §5.1), else DefaultTTL; it never stops the zone
+// from loading.
+func TestDefaultTTL(t *testing.T) {
+	srv := dnstest.NewServer(t, `
+first.example.com.         IN TXT "no TTL, nothing before"
+soa.example.com.           IN SOA ns.example.com. hostmaster.example.com. 1 7200 900 1209600 300
+given.example.com.     300 IN TXT "TTL given"
+after.example.com.         IN TXT "no TTL, after one given"
+mx.example.com.            IN MX 10 given.example.com.
+$TTL 120
+directive.example.com.     IN TXT "no TTL, after $TTL"
+explicit.example.com.   60 IN TXT "TTL given after $TTL"
+last.example.com.          IN A 192.0.2.1
+`)
+	for _, tt := range []struct {
+		name  string
+		qtype uint16
+		ttl   uint32
+	}{
+		{"first.example.com.", dns.TypeTXT, dnstest.DefaultTTL},
+		{"soa.example.com.", dns.TypeSOA, dnstest.DefaultTTL},
+		{"given.example.com.", dns.TypeTXT, 300},
+		{"after.example.com.", dns.TypeTXT, 300},
+		{"mx.example.com.", dns.TypeMX, 300},
+		{"directive.example.com.", dns.TypeTXT, 120},
+		{"explicit.example.com.", dns.TypeTXT, 60},
+		{"last.example.com.", dns.TypeA, 120},
+	} {
+		r := ask(t, srv, "udp", tt.name, tt.qtype)
+		if len(r.Answer) != 1 {
+			t.Errorf("%s %s: %d answers, want 1", tt.name, dns.TypeToString[tt.qtype], len(r.Answer))
+			continue
+		}
+		if got := r.Answer[0].Header().Ttl; got != tt.ttl {
+			t.Errorf("%s %s: TTL %d, want %d", tt.name, dns.TypeToString[tt.qtype], got, tt.ttl)
+		}
+	}
+}
