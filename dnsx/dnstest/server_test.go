@@ -199,34 +199,39 @@ func TestCloseTwice(t *testing.T) {
 
 // A record without a TTL takes the $TTL in force (RFC 2308 §4), else the
 // last TTL given (RFC 1035 §5.1), else DefaultTTL; it never stops the zone
-// from loading.
+// from loading, whether it gives its class or not.
 func TestDefaultTTL(t *testing.T) {
 	srv := dnstest.NewServer(t, `
-first.example.com.         IN TXT "no TTL, nothing before"
+first.example.com.             TXT "no TTL, no class, nothing before"
 soa.example.com.           IN SOA ns.example.com. hostmaster.example.com. 1 7200 900 1209600 300
 given.example.com.     300 IN TXT "TTL given"
 after.example.com.         IN TXT "no TTL, after one given"
-mx.example.com.            IN MX 10 given.example.com.
+mx.example.com.               MX 10 given.example.com.
 $TTL 120
 directive.example.com.     IN TXT "no TTL, after $TTL"
 explicit.example.com.   60 IN TXT "TTL given after $TTL"
-last.example.com.          IN A 192.0.2.1
+last.example.com.             A 192.0.2.1
+`)
+	classFirst := dnstest.NewServer(t, `
+first.example.com.         IN TXT "no TTL, class, nothing before"
 `)
 	for _, tt := range []struct {
+		srv   *dnstest.Server
 		name  string
 		qtype uint16
 		ttl   uint32
 	}{
-		{"first.example.com.", dns.TypeTXT, dnstest.DefaultTTL},
-		{"soa.example.com.", dns.TypeSOA, dnstest.DefaultTTL},
-		{"given.example.com.", dns.TypeTXT, 300},
-		{"after.example.com.", dns.TypeTXT, 300},
-		{"mx.example.com.", dns.TypeMX, 300},
-		{"directive.example.com.", dns.TypeTXT, 120},
-		{"explicit.example.com.", dns.TypeTXT, 60},
-		{"last.example.com.", dns.TypeA, 120},
+		{srv, "first.example.com.", dns.TypeTXT, dnstest.DefaultTTL},
+		{srv, "soa.example.com.", dns.TypeSOA, dnstest.DefaultTTL},
+		{srv, "given.example.com.", dns.TypeTXT, 300},
+		{srv, "after.example.com.", dns.TypeTXT, 300},
+		{srv, "mx.example.com.", dns.TypeMX, 300},
+		{srv, "directive.example.com.", dns.TypeTXT, 120},
+		{srv, "explicit.example.com.", dns.TypeTXT, 60},
+		{srv, "last.example.com.", dns.TypeA, 120},
+		{classFirst, "first.example.com.", dns.TypeTXT, dnstest.DefaultTTL},
 	} {
-		r := ask(t, srv, "udp", tt.name, tt.qtype)
+		r := ask(t, tt.srv, "udp", tt.name, tt.qtype)
 		if len(r.Answer) != 1 {
 			t.Errorf("%s %s: %d answers, want 1", tt.name, dns.TypeToString[tt.qtype], len(r.Answer))
 			continue
