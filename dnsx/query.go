@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -161,8 +160,15 @@ func lookupAddr(ctx context.Context, q Querier, addr string) ([]string, error) {
 // into one string, undoing the escapes miekg/dns writes for quotes,
 // backslashes and unprintable bytes.
 func joinTXT(parts []string) string {
+	if len(parts) == 1 && strings.IndexByte(parts[0], '\\') < 0 {
+		return parts[0]
+	}
 	var b strings.Builder
 	for _, p := range parts {
+		if strings.IndexByte(p, '\\') < 0 {
+			b.WriteString(p)
+			continue
+		}
 		for i := 0; i < len(p); i++ {
 			c := p[i]
 			if c != '\\' || i+1 >= len(p) {
@@ -170,7 +176,7 @@ func joinTXT(parts []string) string {
 				continue
 			}
 			if i+3 < len(p) && isDigit(p[i+1]) && isDigit(p[i+2]) && isDigit(p[i+3]) {
-				if n, err := strconv.Atoi(p[i+1 : i+4]); err == nil && n < 256 {
+				if n := int(p[i+1]-'0')*100 + int(p[i+2]-'0')*10 + int(p[i+3]-'0'); n < 256 {
 					b.WriteByte(byte(n))
 					i += 3
 					continue
@@ -187,15 +193,24 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // escapeTXT writes s in the escaped form miekg/dns keeps TXT strings in.
 func escapeTXT(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= ' ' && s[i] <= '~' && s[i] != '"' && s[i] != '\\' {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
+	b.Grow(len(s) + 3*(len(s)-i))
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '"' || c == '\\':
 			b.WriteByte('\\')
 			b.WriteByte(c)
 		case c < ' ' || c > '~':
-			b.WriteString("\\" + strconv.Itoa(int(c)/100) + strconv.Itoa(int(c)/10%10) + strconv.Itoa(int(c)%10))
+			b.Write([]byte{'\\', '0' + c/100, '0' + c/10%10, '0' + c%10})
 		default:
 			b.WriteByte(c)
 		}
