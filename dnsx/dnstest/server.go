@@ -7,6 +7,8 @@
 // example with dnsx.NewResolver(srv.Addr), and nothing reaches the machine's
 // resolver or the internet.
 //
+// Names match without regard to ASCII case (RFC 4343) or how their bytes
+// are written: "a\032b", "a\ b" and a name with a raw space are one name.
 // Answers follow RFC 1034 §4.3.2 closely enough for mail tests: CNAME chains
 // inside the zone are followed, a name that does not exist gets NXDOMAIN and a
 // name without records of the asked type gets an empty NOERROR answer
@@ -173,7 +175,7 @@ func (s *Server) Refuse(name string) { s.setRcode(name, dns.RcodeRefused) }
 func (s *Server) setRcode(name string, rcode int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name = dns.CanonicalName(name)
+	name = canonical(name)
 	delete(s.silent, name)
 	s.rcodes[name] = rcode
 }
@@ -183,7 +185,7 @@ func (s *Server) setRcode(name string, rcode int) {
 func (s *Server) Timeout(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name = dns.CanonicalName(name)
+	name = canonical(name)
 	delete(s.rcodes, name)
 	s.silent[name] = true
 }
@@ -193,7 +195,7 @@ func (s *Server) Timeout(name string) {
 func (s *Server) Restore(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name = dns.CanonicalName(name)
+	name = canonical(name)
 	delete(s.rcodes, name)
 	delete(s.silent, name)
 }
@@ -201,11 +203,12 @@ func (s *Server) Restore(name string) {
 // Queries reports how many queries for name with type qtype (dns.TypeA,
 // dns.TypeMX, ...) the server has received, over UDP and TCP together,
 // answered or not. A qtype of 0 counts queries of every type for name.
-// Names are compared without regard to case or a final dot.
+// Names are compared without regard to ASCII case, escapes (RFC 1035 §5.1)
+// or a final dot.
 func (s *Server) Queries(name string, qtype uint16) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name = dns.CanonicalName(name)
+	name = canonical(name)
 	if qtype != 0 {
 		return s.queries[query{name, qtype}]
 	}
@@ -224,7 +227,7 @@ func (s *Server) load(zone string) error {
 	zp.SetDefaultTTL(DefaultTTL)
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		h := rr.Header()
-		h.Name = dns.CanonicalName(h.Name)
+		h.Name = canonical(h.Name)
 		s.records[h.Name] = append(s.records[h.Name], rr)
 		for off, end := 0, false; !end; off, end = dns.NextLabel(h.Name, off) {
 			s.nodes[h.Name[off:]] = true
@@ -248,7 +251,7 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 		return
 	}
 	q := req.Question[0]
-	name := dns.CanonicalName(q.Name)
+	name := canonical(q.Name)
 
 	s.mu.Lock()
 	s.queries[query{name, q.Qtype}]++
@@ -305,7 +308,7 @@ func (s *Server) answer(resp *dns.Msg, name string, qtype uint16) {
 			break
 		}
 		resp.Answer = append(resp.Answer, dns.Copy(cname))
-		name = dns.CanonicalName(cname.Target)
+		name = canonical(cname.Target)
 	}
 	if !s.nodes[name] {
 		resp.Rcode = dns.RcodeNameError
@@ -325,4 +328,25 @@ func (s *Server) soaFor(name string) *dns.SOA {
 		}
 	}
 	return best
+}
+
+// canonical returns the one spelling of name that the server's maps use:
+// its wire form written back as miekg/dns writes names, so that escaped and
+// unescaped spellings of a byte agree (RFC 1035 §5.1), with ASCII letters
+// in lower case (RFC 4343 §3) and a final dot. Other bytes are kept:
+// dns.CanonicalName would turn those that are not UTF-8 into U+FFFD.
+func canonical(name string) string {
+	var buf [256]byte
+	if n, err := dns.PackDomainName(dns.Fqdn(name), buf[:], 0, nil, false); err == nil {
+		if s, _, err := dns.UnpackDomainName(buf[:n], 0); err == nil {
+			name = s
+		}
+	}
+	b := []byte(name)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

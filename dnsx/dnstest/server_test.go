@@ -241,3 +241,43 @@ first.example.com.         IN TXT "no TTL, class, nothing before"
 		}
 	}
 }
+
+// RFC 1035 §5.1: a name is the same however its bytes are written, escaped
+// as \DDD or \X or not, and in any ASCII case (RFC 4343 §3), in the zone as
+// in the question.
+func TestEscapedNames(t *testing.T) {
+	srv := dnstest.NewServer(t, `
+a\032b.example.com.     IN TXT "space"
+pct\037.example.com.    IN TXT "percent"
+dot\.ted.example.com.   IN TXT "escaped dot"
+Upper\128.example.com.  IN TXT "byte 128"
+alias.example.com.      IN CNAME A\ B.example.COM.
+`)
+	for _, tt := range []struct{ qname, want string }{
+		{`a\032b.example.com.`, "space"},
+		{`a\ b.example.com.`, "space"},
+		{"a b.example.com.", "space"},
+		{`A\032B.EXAMPLE.COM.`, "space"},
+		{`pct\037.example.com.`, "percent"},
+		{"pct%.example.com.", "percent"},
+		{`dot\.ted.example.com.`, "escaped dot"},
+		{`dot\046ted.example.com.`, "escaped dot"},
+		{`upper\128.example.com.`, "byte 128"},
+		{"UPPER\x80.example.com.", "byte 128"},
+		{"alias.example.com.", "space"},
+	} {
+		r := ask(t, srv, "udp", tt.qname, dns.TypeTXT)
+		var got []string
+		for _, rr := range r.Answer {
+			if txt, ok := rr.(*dns.TXT); ok {
+				got = append(got, txt.Txt...)
+			}
+		}
+		if r.Rcode != dns.RcodeSuccess || len(got) != 1 || got[0] != tt.want {
+			t.Errorf("TXT %q: %s %q, want %q", tt.qname, dns.RcodeToString[r.Rcode], got, tt.want)
+		}
+	}
+	if n := srv.Queries("a b.example.com", dns.TypeTXT); n != 4 {
+		t.Errorf("Queries(a b) = %d, want 4 (however it was written)", n)
+	}
+}
