@@ -1,7 +1,6 @@
 package dnsx
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -171,7 +170,29 @@ func sameName(a, b string) bool {
 	var bufA, bufB [256]byte
 	na, errA := dns.PackDomainName(a, bufA[:], 0, nil, false)
 	nb, errB := dns.PackDomainName(b, bufB[:], 0, nil, false)
-	return errA == nil && errB == nil && bytes.EqualFold(bufA[:na], bufB[:nb])
+	return errA == nil && errB == nil && equalFoldASCII(bufA[:na], bufB[:nb])
+}
+
+// equalFoldASCII reports whether a and b are equal but for the case of
+// ASCII letters. bytes.EqualFold would also fold Unicode letters, and take
+// any two bytes that are not UTF-8 for the same.
+func equalFoldASCII(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
 }
 
 // isTimeout reports whether err is a timeout worth another attempt.

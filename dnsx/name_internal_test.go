@@ -95,3 +95,24 @@ func FuzzCanonical(f *testing.F) {
 		}
 	})
 }
+
+// The question of a reply must name what was asked: the same bytes but for
+// the case of ASCII letters (RFC 4343 §3), however they are escaped.
+func TestSameName(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		same bool
+	}{
+		{"example.com.", "EXAMPLE.com.", true},
+		{`a\032b.example.`, "a b.example.", true},
+		{`\065.example.`, "a.example.", true},
+		{"example.com.", "example.org.", false},
+		{"\x80.example.", "\x81.example.", false}, // not UTF-8: two bytes
+		{"k.example.", "\u212a.example.", false},  // KELVIN SIGN folds to k
+		{"stra\u00dfe.example.", "STRASSE.example.", false},
+	} {
+		if got := sameName(tt.a, tt.b); got != tt.same {
+			t.Errorf("sameName(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.same)
+		}
+	}
+}
