@@ -143,7 +143,7 @@ func (c *Cache) Len() int {
 // Bytes reports how much memory the cache's answers take by its own count,
 // the sum over the answers it holds of entrySize: the bytes of their names
 // and records, and an estimate of what the cache spends to keep each one.
-// It never exceeds MaxBytes.
+// It is never above MaxBytes, when that is positive.
 func (c *Cache) Bytes() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ownmx/ownmx/dnsx"
+	"github.com/ownmx/ownmx/dnsx/dnstest"
 )
 
 // txtResolver is an in-memory Resolver whose every name has one TXT record
@@ -261,10 +262,13 @@ func TestCacheKeepsHotAnswer(t *testing.T) {
 // the caller and asked again next time; the limits can be moved.
 func TestCacheLargeAnswer(t *testing.T) {
 	big := strings.Repeat(`"`+strings.Repeat("b", 250)+`" `, 80) // 20,000 bytes
-	srv, c := newClient(t, `
+	srv := dnstest.NewServer(t, `
 big.example.com.   300 IN TXT `+big+`
 small.example.com. 300 IN TXT "v=spf1 -all"
 `)
+	// A timeout would be a lost answer, never the point: wait long for one.
+	c := dnsx.NewResolver(srv.Addr)
+	c.Timeout = 10 * time.Second
 	for _, tt := range []struct {
 		desc                     string
 		maxBytes, maxAnswerBytes int
