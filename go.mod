@@ -9,6 +9,7 @@ require (
 	github.com/emersion/go-smtp v0.25.1
 	github.com/miekg/dns v1.1.73
 	go.uber.org/goleak v1.3.0
+	go.yaml.in/yaml/v3 v3.0.6 // tests only: reads the RFC 7208 SPF test suite (auth/rfc7208_test.go)
 	golang.org/x/net v0.58.0
 	golang.org/x/sys v0.47.0
 )

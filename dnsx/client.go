@@ -1,7 +1,6 @@
 package dnsx
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -29,7 +28,8 @@ const (
 //
 // Queries go over UDP with EDNS0 (RFC 6891) and are repeated over TCP when
 // the reply is truncated (RFC 7766 §5). Every error is a *net.DNSError:
-// NXDOMAIN and empty answers set IsNotFound; timeouts set IsTimeout and
+// NXDOMAIN, empty answers and names that are not domain names (never sent)
+// set IsNotFound; timeouts set IsTimeout and
 // IsTemporary; SERVFAIL, REFUSED and network failures set IsTemporary. This
 // is what blitiri.com.ar/go/spf needs to tell temperror from none.
 //
@@ -85,7 +85,7 @@ func (c *Client) Query(ctx context.Context, name string, qtype uint16) (Answer, 
 	server := c.Nameserver
 	fq, ok := canonical(name)
 	if !ok {
-		return Answer{Server: server}, permanent(name, server, errBadName)
+		return Answer{Server: server}, invalidName(name, server)
 	}
 	if err := ctx.Err(); err != nil {
 		return Answer{Server: server}, failure(name, server, err)
@@ -170,7 +170,29 @@ func sameName(a, b string) bool {
 	var bufA, bufB [256]byte
 	na, errA := dns.PackDomainName(a, bufA[:], 0, nil, false)
 	nb, errB := dns.PackDomainName(b, bufB[:], 0, nil, false)
-	return errA == nil && errB == nil && bytes.EqualFold(bufA[:na], bufB[:nb])
+	return errA == nil && errB == nil && equalFoldASCII(bufA[:na], bufB[:nb])
+}
+
+// equalFoldASCII reports whether a and b are equal but for the case of
+// ASCII letters. bytes.EqualFold would also fold Unicode letters, and take
+// any two bytes that are not UTF-8 for the same.
+func equalFoldASCII(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
 }
 
 // isTimeout reports whether err is a timeout worth another attempt.

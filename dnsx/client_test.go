@@ -37,6 +37,10 @@ many          IN TXT "` + strings.Repeat("m", 250) + `3"
 many          IN TXT "` + strings.Repeat("m", 250) + `4"
 many          IN TXT "` + strings.Repeat("m", 250) + `5"
 many          IN TXT "` + strings.Repeat("m", 250) + `6"
+badname1      IN TXT "v=spf1 a:mx1..example.com -all"
+badname2      IN TXT "v=spf1 mx:` + strings.Repeat("a", 64) + `.example.com -all"
+badname3      IN TXT "v=spf1 exists:` + nameOfLength(254) + ` -all"
+badname4      IN TXT "v=spf1 include:.example.com -all"
 $ORIGIN 2.0.192.in-addr.arpa.
 @        3600 IN SOA ns.example.com. hostmaster.example.com. 1 7200 900 1209600 300
 1             IN PTR mx1.example.com.
@@ -163,8 +167,9 @@ func TestClientErrors(t *testing.T) {
 		{"refused", c, "refused.example.com", false, true, false},
 		{"timeout", c, "timeout.example.com", false, true, true},
 		{"nobody listening", closed, "example.com", false, true, false},
-		// A name that cannot be asked about is neither.
-		{"bad name", c, "a..b", false, false, false},
+		// RFC 1035 §2.3.4: a name that cannot be asked about is not
+		// found, as no server could have it; never temporary.
+		{"bad name", c, "a..b", true, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,6 +258,13 @@ func TestClientWithSPF(t *testing.T) {
 		{"servfail.example.com", spf.TempError},
 		{"nope.example.com", spf.None},
 		{"mx2.example.com", spf.None},
+		// RFC 7208 §4.3, §5: a mechanism's name that is not a domain name
+		// (RFC 1035 §2.3.4) matches nothing; it is never temperror.
+		{"badname1.example.com", spf.Fail},
+		{"badname2.example.com", spf.Fail},
+		{"badname3.example.com", spf.Fail},
+		// RFC 7208 §5.2: an include of a name that has no record.
+		{"badname4.example.com", spf.PermError},
 	} {
 		got, err := spf.CheckHostWithSender(ip, "helo.example.org", "someone@"+tt.domain, spf.WithResolver(c))
 		if got != tt.want {

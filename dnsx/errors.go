@@ -56,8 +56,20 @@ func temporary(name, server, msg string, cause error) *net.DNSError {
 	return &net.DNSError{Err: msg, Name: name, Server: server, IsTemporary: true, UnwrapErr: cause}
 }
 
-// permanent is the error for a question that cannot be asked, such as a
-// malformed name: neither temporary nor not-found.
+// invalidName is the error for a name that is not a domain name and so
+// cannot be put in a query: an empty label, a label over 63 octets or a name
+// over 255 octets in wire form (RFC 1035 §2.3.4, §3.1), or anything else
+// miekg/dns cannot pack. No server could ever answer it, so it is a
+// permanent not-found, never temporary, as *net.Resolver reports it.
+// RFC 7208 §4.3 and the RFC 7208 test suite expect an SPF check to treat
+// such a name as having no records, not to end in temperror.
+func invalidName(name, server string) *net.DNSError {
+	return &net.DNSError{Err: errBadName, Name: name, Server: server, IsNotFound: true}
+}
+
+// permanent is the error for a question that cannot be asked for another
+// reason than its name, such as a malformed address or a record type a
+// resolver cannot ask for: neither temporary nor not-found.
 func permanent(name, server, msg string) *net.DNSError {
 	return &net.DNSError{Err: msg, Name: name, Server: server}
 }

@@ -37,7 +37,7 @@ type cnameResolver interface {
 func (f fixedTTL) Query(ctx context.Context, name string, qtype uint16) (Answer, error) {
 	fq, ok := canonical(name)
 	if !ok {
-		return Answer{}, permanent(name, "", errBadName)
+		return Answer{}, invalidName(name, "")
 	}
 	hdr := func(t uint16) dns.RR_Header {
 		return dns.RR_Header{Name: fq, Rrtype: t, Class: dns.ClassINET, Ttl: uint32(f.ttl / time.Second)}
@@ -84,7 +84,7 @@ func (f fixedTTL) Query(ctx context.Context, name string, qtype uint16) (Answer,
 		}
 		var target string
 		target, err = cr.LookupCNAME(ctx, name)
-		if err == nil && dns.CanonicalName(target) != fq {
+		if err == nil && lowerASCII(dns.Fqdn(target)) != fq {
 			rrs = append(rrs, &dns.CNAME{Hdr: hdr(qtype), Target: dns.Fqdn(target)})
 		}
 	default:

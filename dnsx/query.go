@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,8 +17,9 @@ import (
 // Query returns an Answer for every reply that settles the question: records
 // found, the name not existing (NXDOMAIN), or no records of that type
 // (NODATA). It returns an error, always a *net.DNSError, only when no such
-// reply was had: a timeout, SERVFAIL, REFUSED, a network failure, or a name
-// that cannot be asked about.
+// reply was had: a timeout, SERVFAIL, REFUSED or a network failure, all
+// temporary; or a name that is not a domain name and cannot be asked about,
+// which is not found (IsNotFound), as no server could ever answer it.
 type Querier interface {
 	Query(ctx context.Context, name string, qtype uint16) (Answer, error)
 }
@@ -160,8 +160,15 @@ func lookupAddr(ctx context.Context, q Querier, addr string) ([]string, error) {
 // into one string, undoing the escapes miekg/dns writes for quotes,
 // backslashes and unprintable bytes.
 func joinTXT(parts []string) string {
+	if len(parts) == 1 && strings.IndexByte(parts[0], '\\') < 0 {
+		return parts[0]
+	}
 	var b strings.Builder
 	for _, p := range parts {
+		if strings.IndexByte(p, '\\') < 0 {
+			b.WriteString(p)
+			continue
+		}
 		for i := 0; i < len(p); i++ {
 			c := p[i]
 			if c != '\\' || i+1 >= len(p) {
@@ -169,7 +176,7 @@ func joinTXT(parts []string) string {
 				continue
 			}
 			if i+3 < len(p) && isDigit(p[i+1]) && isDigit(p[i+2]) && isDigit(p[i+3]) {
-				if n, err := strconv.Atoi(p[i+1 : i+4]); err == nil && n < 256 {
+				if n := int(p[i+1]-'0')*100 + int(p[i+2]-'0')*10 + int(p[i+3]-'0'); n < 256 {
 					b.WriteByte(byte(n))
 					i += 3
 					continue
@@ -186,15 +193,24 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // escapeTXT writes s in the escaped form miekg/dns keeps TXT strings in.
 func escapeTXT(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= ' ' && s[i] <= '~' && s[i] != '"' && s[i] != '\\' {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
+	b.Grow(len(s) + 3*(len(s)-i))
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '"' || c == '\\':
 			b.WriteByte('\\')
 			b.WriteByte(c)
 		case c < ' ' || c > '~':
-			b.WriteString("\\" + strconv.Itoa(int(c)/100) + strconv.Itoa(int(c)/10%10) + strconv.Itoa(int(c)%10))
+			b.Write([]byte{'\\', '0' + c/100, '0' + c/10%10, '0' + c%10})
 		default:
 			b.WriteByte(c)
 		}
@@ -202,14 +218,68 @@ func escapeTXT(s string) string {
 	return b.String()
 }
 
+// maxNameOctets is the longest a domain name may be in wire form, its
+// length octets and final root label included (RFC 1035 §3.1).
+const maxNameOctets = 255
+
 // canonical returns name in lower case with a final dot, or false when it
-// is not a domain name that can be asked about.
+// is not a domain name that can be put in a query: empty, with an empty
+// label, a label over 63 octets, over 255 octets in wire form (253 in text
+// without the final dot), or anything else miekg/dns refuses to pack (RFC
+// 1035 §2.3.4, §3.1). Only ASCII letters are lowered (RFC 4343 §3): other
+// bytes are kept as they are, so a name is never changed into another.
 func canonical(name string) (string, bool) {
 	if name == "" {
 		return "", false
 	}
-	if _, ok := dns.IsDomainName(name); !ok {
+	fq := name
+	if !endsInDot(fq) {
+		fq += "."
+	}
+	if !endsInDot(fq) {
+		return "", false // the name ended in a lone backslash
+	}
+	fq = lowerASCII(fq)
+	// miekg/dns packs names of 256 octets where RFC 1035 §3.1 allows 255,
+	// and its IsFqdn miscounts backslashes after a non-ASCII letter: check
+	// both here.
+	var buf [256]byte
+	n, err := dns.PackDomainName(fq, buf[:], 0, nil, false)
+	if err != nil || n > maxNameOctets {
 		return "", false
 	}
-	return dns.CanonicalName(name), true
+	return fq, true
+}
+
+// endsInDot reports whether s ends in a dot that is not escaped: one after
+// an even number of backslashes.
+func endsInDot(s string) bool {
+	if !strings.HasSuffix(s, ".") {
+		return false
+	}
+	n := 0
+	for i := len(s) - 2; i >= 0 && s[i] == '\\'; i-- {
+		n++
+	}
+	return n%2 == 0
+}
+
+// lowerASCII returns s with its ASCII capitals lowered, and s itself when
+// it has none. strings.ToLower, which dns.CanonicalName uses, would turn
+// bytes that are not UTF-8 into U+FFFD and so change, or lengthen, the name.
+func lowerASCII(s string) string {
+	i := 0
+	for i < len(s) && (s[i] < 'A' || s[i] > 'Z') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if 'A' <= b[i] && b[i] <= 'Z' {
+			b[i] += 'a' - 'A'
+		}
+	}
+	return string(b)
 }

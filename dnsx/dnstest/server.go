@@ -7,6 +7,8 @@
 // example with dnsx.NewResolver(srv.Addr), and nothing reaches the machine's
 // resolver or the internet.
 //
+// Names match without regard to ASCII case (RFC 4343) or how their bytes
+// are written: "a\032b", "a\ b" and a name with a raw space are one name.
 // Answers follow RFC 1034 §4.3.2 closely enough for mail tests: CNAME chains
 // inside the zone are followed, a name that does not exist gets NXDOMAIN and a
 // name without records of the asked type gets an empty NOERROR answer
@@ -31,6 +33,10 @@ import (
 
 // maxChain bounds how many CNAME records one answer follows.
 const maxChain = 8
+
+// DefaultTTL is the TTL, in seconds, of a zone record that has none and
+// follows no $TTL line or record with one: one hour.
+const DefaultTTL = 3600
 
 // Server is a DNS server on 127.0.0.1 serving one fixed set of records.
 // Its methods are safe for concurrent use.
@@ -60,9 +66,11 @@ type query struct {
 
 // NewServer starts a server answering from zone, which holds resource
 // records in RFC 1035 master file syntax. Owner names must be absolute
-// ("mx.example.com.") or made so by a $ORIGIN line; a record without a TTL
-// gets one hour. Include an SOA record at each zone apex: negative answers
-// carry it, and without it resolvers do not cache them (RFC 2308 §5).
+// ("mx.example.com.") or made so by a $ORIGIN line. A record without a TTL
+// takes the one of the last $TTL line (RFC 2308 §4), else of the last
+// record that gave one (RFC 1035 §5.1), else DefaultTTL, one hour. Include
+// an SOA record at each zone apex: negative answers carry it, and without
+// it resolvers do not cache them (RFC 2308 §5).
 //
 // NewServer fails the test if the zone does not parse or the server cannot
 // listen. The server is closed by t.Cleanup when the test ends.
@@ -167,7 +175,7 @@ func (s *Server) Refuse(name string) { s.setRcode(name, dns.RcodeRefused) }
 func (s *Server) setRcode(name string, rcode int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name = dns.CanonicalName(name)
+	name = canonical(name)
 	delete(s.silent, name)
 	s.rcodes[name] = rcode
 }
@@ -177,7 +185,7 @@ func (s *Server) setRcode(name string, rcode int) {
 func (s *Server) Timeout(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name = dns.CanonicalName(name)
+	name = canonical(name)
 	delete(s.rcodes, name)
 	s.silent[name] = true
 }
@@ -187,7 +195,7 @@ func (s *Server) Timeout(name string) {
 func (s *Server) Restore(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name = dns.CanonicalName(name)
+	name = canonical(name)
 	delete(s.rcodes, name)
 	delete(s.silent, name)
 }
@@ -195,11 +203,12 @@ func (s *Server) Restore(name string) {
 // Queries reports how many queries for name with type qtype (dns.TypeA,
 // dns.TypeMX, ...) the server has received, over UDP and TCP together,
 // answered or not. A qtype of 0 counts queries of every type for name.
-// Names are compared without regard to case or a final dot.
+// Names are compared without regard to ASCII case, escapes (RFC 1035 §5.1)
+// or a final dot.
 func (s *Server) Queries(name string, qtype uint16) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name = dns.CanonicalName(name)
+	name = canonical(name)
 	if qtype != 0 {
 		return s.queries[query{name, qtype}]
 	}
@@ -215,9 +224,10 @@ func (s *Server) Queries(name string, qtype uint16) int {
 // load parses the zone text into the server's records.
 func (s *Server) load(zone string) error {
 	zp := dns.NewZoneParser(strings.NewReader(zone), "", "zone")
+	zp.SetDefaultTTL(DefaultTTL)
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		h := rr.Header()
-		h.Name = dns.CanonicalName(h.Name)
+		h.Name = canonical(h.Name)
 		s.records[h.Name] = append(s.records[h.Name], rr)
 		for off, end := 0, false; !end; off, end = dns.NextLabel(h.Name, off) {
 			s.nodes[h.Name[off:]] = true
@@ -241,7 +251,7 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 		return
 	}
 	q := req.Question[0]
-	name := dns.CanonicalName(q.Name)
+	name := canonical(q.Name)
 
 	s.mu.Lock()
 	s.queries[query{name, q.Qtype}]++
@@ -298,7 +308,7 @@ func (s *Server) answer(resp *dns.Msg, name string, qtype uint16) {
 			break
 		}
 		resp.Answer = append(resp.Answer, dns.Copy(cname))
-		name = dns.CanonicalName(cname.Target)
+		name = canonical(cname.Target)
 	}
 	if !s.nodes[name] {
 		resp.Rcode = dns.RcodeNameError
@@ -318,4 +328,25 @@ func (s *Server) soaFor(name string) *dns.SOA {
 		}
 	}
 	return best
+}
+
+// canonical returns the one spelling of name that the server's maps use:
+// its wire form written back as miekg/dns writes names, so that escaped and
+// unescaped spellings of a byte agree (RFC 1035 §5.1), with ASCII letters
+// in lower case (RFC 4343 §3) and a final dot. Other bytes are kept:
+// dns.CanonicalName would turn those that are not UTF-8 into U+FFFD.
+func canonical(name string) string {
+	var buf [256]byte
+	if n, err := dns.PackDomainName(dns.Fqdn(name), buf[:], 0, nil, false); err == nil {
+		if s, _, err := dns.UnpackDomainName(buf[:n], 0); err == nil {
+			name = s
+		}
+	}
+	b := []byte(name)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

@@ -196,3 +196,88 @@ func TestCloseTwice(t *testing.T) {
 		t.Error("closed server still answers over TCP")
 	}
 }
+
+// A record without a TTL takes the $TTL in force (RFC 2308 §4), else the
+// last TTL given (RFC 1035 §5.1), else DefaultTTL; it never stops the zone
+// from loading, whether it gives its class or not.
+func TestDefaultTTL(t *testing.T) {
+	srv := dnstest.NewServer(t, `
+first.example.com.             TXT "no TTL, no class, nothing before"
+soa.example.com.           IN SOA ns.example.com. hostmaster.example.com. 1 7200 900 1209600 300
+given.example.com.     300 IN TXT "TTL given"
+after.example.com.         IN TXT "no TTL, after one given"
+mx.example.com.               MX 10 given.example.com.
+$TTL 120
+directive.example.com.     IN TXT "no TTL, after $TTL"
+explicit.example.com.   60 IN TXT "TTL given after $TTL"
+last.example.com.             A 192.0.2.1
+`)
+	classFirst := dnstest.NewServer(t, `
+first.example.com.         IN TXT "no TTL, class, nothing before"
+`)
+	for _, tt := range []struct {
+		srv   *dnstest.Server
+		name  string
+		qtype uint16
+		ttl   uint32
+	}{
+		{srv, "first.example.com.", dns.TypeTXT, dnstest.DefaultTTL},
+		{srv, "soa.example.com.", dns.TypeSOA, dnstest.DefaultTTL},
+		{srv, "given.example.com.", dns.TypeTXT, 300},
+		{srv, "after.example.com.", dns.TypeTXT, 300},
+		{srv, "mx.example.com.", dns.TypeMX, 300},
+		{srv, "directive.example.com.", dns.TypeTXT, 120},
+		{srv, "explicit.example.com.", dns.TypeTXT, 60},
+		{srv, "last.example.com.", dns.TypeA, 120},
+		{classFirst, "first.example.com.", dns.TypeTXT, dnstest.DefaultTTL},
+	} {
+		r := ask(t, tt.srv, "udp", tt.name, tt.qtype)
+		if len(r.Answer) != 1 {
+			t.Errorf("%s %s: %d answers, want 1", tt.name, dns.TypeToString[tt.qtype], len(r.Answer))
+			continue
+		}
+		if got := r.Answer[0].Header().Ttl; got != tt.ttl {
+			t.Errorf("%s %s: TTL %d, want %d", tt.name, dns.TypeToString[tt.qtype], got, tt.ttl)
+		}
+	}
+}
+
+// RFC 1035 §5.1: a name is the same however its bytes are written, escaped
+// as \DDD or \X or not, and in any ASCII case (RFC 4343 §3), in the zone as
+// in the question.
+func TestEscapedNames(t *testing.T) {
+	srv := dnstest.NewServer(t, `
+a\032b.example.com.     IN TXT "space"
+pct\037.example.com.    IN TXT "percent"
+dot\.ted.example.com.   IN TXT "escaped dot"
+Upper\128.example.com.  IN TXT "byte 128"
+alias.example.com.      IN CNAME A\ B.example.COM.
+`)
+	for _, tt := range []struct{ qname, want string }{
+		{`a\032b.example.com.`, "space"},
+		{`a\ b.example.com.`, "space"},
+		{"a b.example.com.", "space"},
+		{`A\032B.EXAMPLE.COM.`, "space"},
+		{`pct\037.example.com.`, "percent"},
+		{"pct%.example.com.", "percent"},
+		{`dot\.ted.example.com.`, "escaped dot"},
+		{`dot\046ted.example.com.`, "escaped dot"},
+		{`upper\128.example.com.`, "byte 128"},
+		{"UPPER\x80.example.com.", "byte 128"},
+		{"alias.example.com.", "space"},
+	} {
+		r := ask(t, srv, "udp", tt.qname, dns.TypeTXT)
+		var got []string
+		for _, rr := range r.Answer {
+			if txt, ok := rr.(*dns.TXT); ok {
+				got = append(got, txt.Txt...)
+			}
+		}
+		if r.Rcode != dns.RcodeSuccess || len(got) != 1 || got[0] != tt.want {
+			t.Errorf("TXT %q: %s %q, want %q", tt.qname, dns.RcodeToString[r.Rcode], got, tt.want)
+		}
+	}
+	if n := srv.Queries("a b.example.com", dns.TypeTXT); n != 4 {
+		t.Errorf("Queries(a b) = %d, want 4 (however it was written)", n)
+	}
+}
