@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/ownmx/ownmx/dnsx"
 	"github.com/ownmx/ownmx/dnsx/dnstest"
 	"github.com/ownmx/ownmx/smtpd"
@@ -66,11 +64,11 @@ func (m *mx) send(t *testing.T, mailFrom, msg string) outcome {
 	err := smtptest.Send(m.addr, mailFrom, []string{"bob@ownmx.test"}, msg)
 	o := outcome{code: 250}
 	if err != nil {
-		var se *smtp.SMTPError
+		var se *smtpd.Error
 		if !errors.As(err, &se) {
 			t.Fatalf("Send: %v", err)
 		}
-		o.code, o.enhanced, o.text = se.Code, smtpd.EnhancedCode(se.EnhancedCode).String(), se.Message
+		o.code, o.enhanced, o.text = se.Code, se.Enhanced.String(), se.Message
 	}
 	got := m.store.take()
 	switch {

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/ownmx/ownmx/smtpd"
 	"github.com/ownmx/ownmx/smtpd/smtptest"
 )
@@ -96,11 +94,11 @@ func TestEndToEnd(t *testing.T) {
 			err := smtptest.Send(addr, tc.mailFrom, []string{"bob@ownmx.test"}, tc.msg)
 			code, enhanced := 250, ""
 			if err != nil {
-				var se *smtp.SMTPError
+				var se *smtpd.Error
 				if !errors.As(err, &se) {
 					t.Fatalf("Send: %v", err)
 				}
-				code, enhanced = se.Code, smtpd.EnhancedCode(se.EnhancedCode).String()
+				code, enhanced = se.Code, se.Enhanced.String()
 			}
 			got := store.take()
 			t.Logf("%s, %s: MAIL FROM:<%s> From: %s -> %d %s %v", tc.policy, tc.name, tc.mailFrom,

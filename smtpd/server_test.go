@@ -322,7 +322,7 @@ func TestPanicKeepsServing(t *testing.T) {
 				to = "panic@example.com"
 			}
 			err := smtptest.Send(ts.addr, "alice@example.org", []string{to}, "Subject: x\r\n\r\nx\r\n")
-			var se *smtp.SMTPError
+			var se *smtpd.Error
 			switch {
 			case i%2 == 0 && (!errors.As(err, &se) || se.Code != 421):
 				t.Errorf("panicking session: %v, want 421", err)

@@ -41,5 +41,5 @@ func Example() {
 	// Output:
 	// send: <nil>
 	// from alice@example.org to [bob@example.com]: hello
-	// send: SMTP error 550: Relaying denied: this server does not accept mail for that domain
+	// send: 550 5.7.1 Relaying denied: this server does not accept mail for that domain
 }

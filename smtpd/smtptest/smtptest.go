@@ -71,8 +71,9 @@ func Start(t testing.TB, srv *smtpd.Server) string {
 
 // Send delivers msg from from to each of to through the server at addr
 // with go-smtp's client (EHLO, MAIL, RCPT, DATA, QUIT). msg's lines may end
-// in LF: the client sends CRLF. An SMTP refusal is returned as an
-// *smtp.SMTPError.
+// in LF: the client sends CRLF. A refusal by the server is returned as an
+// *smtpd.Error with the server's code, enhanced code and text, so that a
+// test needs no go-smtp types: errors.As(err, &e) and e.Code.
 func Send(addr, from string, to []string, msg string) error {
 	c, err := smtp.Dial(addr)
 	if err != nil {
@@ -82,12 +83,22 @@ func Send(addr, from string, to []string, msg string) error {
 	// Deadlines that guard against a hang; not a measure.
 	c.CommandTimeout, c.SubmissionTimeout = 30*time.Second, 30*time.Second
 	if err := c.Hello("client.test"); err != nil {
-		return err
+		return asReply(err)
 	}
 	if err := c.SendMail(from, to, strings.NewReader(msg)); err != nil {
+		return asReply(err)
+	}
+	return asReply(c.Quit())
+}
+
+// asReply turns go-smtp's *smtp.SMTPError into an *smtpd.Error and leaves
+// other errors alone.
+func asReply(err error) error {
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) {
 		return err
 	}
-	return c.Quit()
+	return &smtpd.Error{Code: se.Code, Enhanced: smtpd.EnhancedCode(se.EnhancedCode), Message: se.Message}
 }
 
 // Reply is one SMTP reply: its code and its lines of text (without the code).
