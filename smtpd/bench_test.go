@@ -1,13 +1,17 @@
 package smtpd_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -38,12 +42,162 @@ func BenchmarkConnection(b *testing.B) {
 	b.Run("go-smtp/1KiB", func(b *testing.B) { runLoad(b, startGoSMTP(b), msg, 1) })
 }
 
+// BenchmarkPipelined sends each transaction as a pipelined group (RFC
+// 2920): MAIL and five RCPT and DATA in one write, then the message, over
+// 10 connections at once, against an smtpd.Server and a bare go-smtp
+// server that discard it, in one run. Besides msgs/s it reports the
+// server's writes per transaction: ownmx answers the group in one write.
+func BenchmarkPipelined(b *testing.B) {
+	msg := benchMessage(1 << 10)
+	b.Run("ownmx/1KiB", func(b *testing.B) {
+		l, writes := countingListen(b)
+		srv := discardServer()
+		go srv.Serve(l)
+		b.Cleanup(func() { srv.Close() })
+		runPipelined(b, l.Addr().String(), msg, writes)
+	})
+	b.Run("go-smtp/1KiB", func(b *testing.B) {
+		l, writes := countingListen(b)
+		gs := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return discardSession{}, nil }))
+		gs.Domain = "mx.example.com"
+		go gs.Serve(l)
+		b.Cleanup(func() { gs.Close() })
+		runPipelined(b, l.Addr().String(), msg, writes)
+	})
+}
+
+// runPipelined sends b.N pipelined transactions over 10 connections.
+func runPipelined(b *testing.B, addr, msg string, writes *atomic.Int64) {
+	const sessions = 10
+	group := "MAIL FROM:<alice@example.org>\r\n"
+	for i := range 5 {
+		group += fmt.Sprintf("RCPT TO:<bob%d@example.com>\r\n", i)
+	}
+	group += "DATA\r\n"
+	text := msg + ".\r\n"
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	start := writes.Load()
+	var wg sync.WaitGroup
+	for i := range sessions {
+		n := b.N / sessions
+		if i < b.N%sessions {
+			n++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := pipelineOn(addr, group, text, n); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(writes.Load()-start)/float64(b.N), "writes/txn")
+}
+
+// pipelineOn sends n pipelined transactions on one connection: the group,
+// its 7 replies, the message, its reply.
+func pipelineOn(addr, group, text string, n int) error {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Minute))
+	br := bufio.NewReader(conn)
+	expect := func(k int, code string) error {
+		for k > 0 {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return err
+			}
+			if len(line) > 3 && line[3] == ' ' {
+				if line[:3] != code && !(code == "2xx" && line[0] == '2') {
+					return fmt.Errorf("got %q, want %s", line, code)
+				}
+				k--
+			}
+		}
+		return nil
+	}
+	if err := expect(1, "220"); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(conn, "EHLO client.example.org\r\n"); err != nil {
+		return err
+	}
+	if err := expect(1, "250"); err != nil {
+		return err
+	}
+	for range n {
+		if _, err := io.WriteString(conn, group); err != nil {
+			return err
+		}
+		if err := expect(6, "250"); err != nil {
+			return err
+		}
+		if err := expect(1, "354"); err != nil {
+			return err
+		}
+		if _, err := io.WriteString(conn, text); err != nil {
+			return err
+		}
+		if err := expect(1, "250"); err != nil {
+			return err
+		}
+	}
+	_, err = io.WriteString(conn, "QUIT\r\n")
+	return err
+}
+
+// countingListen listens on loopback and counts the writes made on the
+// connections it accepts.
+func countingListen(b *testing.B) (net.Listener, *atomic.Int64) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	writes := new(atomic.Int64)
+	return countingListener{l, writes}, writes
+}
+
+type countingListener struct {
+	net.Listener
+	writes *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{c.(*net.TCPConn), l.writes}, nil
+}
+
+type countingConn struct {
+	*net.TCPConn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.TCPConn.Write(p)
+}
+
 // startDiscard starts an smtpd.Server whose Data handler discards the
 // message and returns its address. It logs as a server in production
 // would with its level at warn, as examples/hello -log-level warn does:
 // through a text handler whose records below warn are dropped.
 func startDiscard(b *testing.B) string {
-	srv := &smtpd.Server{
+	return smtptest.Start(b, discardServer())
+}
+
+// discardServer is the server of startDiscard.
+func discardServer() *smtpd.Server {
+	return &smtpd.Server{
 		Hostname: "mx.example.com",
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Rcpt:     smtpd.AcceptDomains("example.com"),
@@ -52,7 +206,6 @@ func startDiscard(b *testing.B) string {
 			return err
 		}),
 	}
-	return smtptest.Start(b, srv)
 }
 
 // startGoSMTP starts a bare go-smtp server that discards messages and
