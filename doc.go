@@ -8,8 +8,8 @@
 //   - smtpd is the SMTP server: a Server with Connect, Mail, Rcpt and Data
 //     handlers (Node smtp-server's onConnect, onMailFrom, onRcptTo and
 //     onData, done the Go way), safe by default: limits and deadlines that
-//     hold, relay protection, strict syntax, trace headers. It is built on
-//     github.com/emersion/go-smtp. smtpd/smtptest runs one inside a test.
+//     hold, relay protection, strict syntax, trace headers, with its own
+//     protocol loop. smtpd/smtptest runs one inside a test.
 //   - auth checks SPF, DKIM and DMARC and applies the sender domain's
 //     DMARC policy: deliver, deliver to Junk, or refuse.
 //   - dnsx is the DNS side: lookups on a resolver you choose, a cache, and

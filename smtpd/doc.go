@@ -1,3 +1,61 @@
-// Package smtpd is an SMTP server for receiving mail, built on
-// github.com/emersion/go-smtp and safe by default.
+// Package smtpd is an SMTP server for receiving mail (RFC 5321), safe by
+// default.
+//
+// A Server asks its handlers at each stage of a session, as net/http asks
+// a Handler: Connect before the greeting, Mail at MAIL FROM, Rcpt at each
+// RCPT TO (required: it is the relay protection, see AcceptDomains) and
+// Data with the message (required). A handler refuses by returning an
+// *Error, whose code, enhanced code and text the client hears; any other
+// error is answered 451 4.3.0 and logged, never shown. Middleware wraps
+// the Data handler (Chain), and Spool lets one read the message more than
+// once. Every limit has a documented default: a zero field means it, a
+// negative one means no limit.
+//
+// # How a session runs
+//
+// Serve accepts connections in a loop, as net/http does: the listeners it
+// serves are tracked under the Server's lock, so Shutdown and Close find
+// every one, and a Serve that starts after them returns ErrServerClosed at
+// once; an accept error that may pass is retried after a pause that
+// doubles up to a second. Each accepted connection is counted against
+// MaxConnections and MaxConnectionsPerIP and gets its own goroutine,
+// which runs conn.serve from start to end. Nothing else touches the
+// session's state: other goroutines only close the connection (Close) or
+// move its read deadline (Shutdown, overload), never read or write it.
+//
+// conn.serve is one loop. It greets (after the caps and the Connect
+// handler have had their say), then reads a command line, splits off its
+// verb and calls that verb's method (hello, mail, rcpt, data, rset,
+// startTLS, ...) from one switch in conn.command. Each method checks the
+// command against RFC 5321 with the parse functions, asks the handler, and
+// answers with c.reply. The loop ends after QUIT, after any 421 (RFC 5321
+// §3.8: a 421, the server's or a handler's, is the last reply), when the
+// client goes away or a deadline passes, or on Shutdown between
+// transactions.
+//
+// Reading goes through a bufio.Reader over socketReader, which puts a
+// deadline on each line: a line must arrive whole within ReadTimeout of
+// the previous one or of the server's last reply, a message within
+// DataTimeout, a session within SessionTimeout. After DATA, the message is
+// read by a dataReader that hands the Data handler its text, dot-stuffing
+// removed, and ends only at CR LF "." CR LF: a "." after a bare LF or CR
+// is text, so nothing inside a message can pass for a command (SMTP
+// smuggling). Whatever the handler does, the message is read to its end
+// before the reply; a connection that fails inside it gets 421.
+//
+// Replies go into a bufio.Writer and leave in one write when the server
+// would otherwise wait for the client: socketReader flushes before every
+// read of the socket. A client that pipelines (RFC 2920) has its next
+// command buffered already, so the replies to a whole group leave
+// together, one TLS record after STARTTLS; a client that waits gets each
+// reply at once. Refusals (4xx, 5xx) count against MaxErrors, commands
+// that do nothing and transactions without a message against
+// MaxJunkCommands and MaxEmptyTransactions; the counts start again after
+// each accepted message. Each refusal is logged with the command refused.
+//
+// A handler's panic is caught: the client gets 421, the log the stack,
+// and the server goes on. A handler cannot turn a refusal into a success:
+// an *Error with a code outside 400–599 is answered 451 and logged.
+//
+// Package smtptest runs a Server inside a test and talks to it.
 package smtpd
