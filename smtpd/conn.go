@@ -381,8 +381,10 @@ func (c *conn) data(arg string) {
 		c.reply(Errorf(554, EnhancedCode{5, 5, 1}, "No valid recipients"), nil)
 		return
 	}
+	// The client waits for the 354 (RFC 2920 §3.1), and the Data handler
+	// may take its time before it reads: the 354 goes out now.
 	c.write([]byte("354 Start mail input; end with <CRLF>.<CRLF>\r\n"))
-	if c.closing {
+	if c.flush() != nil {
 		return
 	}
 	now := time.Now()

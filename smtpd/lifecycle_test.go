@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ownmx/ownmx/smtpd"
+	"github.com/ownmx/ownmx/smtpd/smtptest"
 )
 
 // TestServeShutdownRace (R4): however Serve and Shutdown or Close
@@ -121,5 +122,41 @@ func TestLingerAfter421(t *testing.T) {
 	}
 	if got := strings.Join(replies, " "); got != "220 250 500 500 421" {
 		t.Fatalf("replies %q, want 220 250 500 500 421", got)
+	}
+}
+
+// TestGoAheadBeforeHandlerReads: the client hears 354 before the Data
+// handler starts to read, however long the handler takes to begin, since
+// the client sends nothing until it does.
+func TestGoAheadBeforeHandlerReads(t *testing.T) {
+	heard := make(chan struct{})
+	srv := &smtpd.Server{
+		Hostname: "mx.example.com",
+		Rcpt:     smtpd.AcceptDomains("example.com"),
+		Data: smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
+			select {
+			case <-heard: // the test read the 354
+			case <-time.After(10 * time.Second):
+				return errors.New("the client never heard 354")
+			}
+			_, err := io.Copy(io.Discard, r)
+			return err
+		}),
+	}
+	addr := smtptest.Start(t, srv)
+	c := smtptest.Dial(t, addr)
+	c.ReadReply()
+	for _, l := range []string{"EHLO client.example.org", "MAIL FROM:<alice@example.org>", "RCPT TO:<bob@example.com>"} {
+		if r := c.Cmd(l); r.Code != 250 {
+			t.Fatalf("%s: %s", l, r)
+		}
+	}
+	if r := c.Cmd("DATA"); r.Code != 354 {
+		t.Fatalf("DATA: %s", r)
+	}
+	close(heard)
+	c.WriteRaw("Subject: x\r\n\r\nx\r\n.\r\n")
+	if r, err := c.ReadReply(); err != nil || r.Code != 250 {
+		t.Fatalf("message: %v, %v", r, err)
 	}
 }
