@@ -267,7 +267,7 @@ func testConcurrent(t *testing.T, newStore func(t *testing.T) (store.Store, Cont
 			for i := range each {
 				name := fmt.Sprintf("w%d-m%d", w, i)
 				if err := s.Deliver(t.Context(), envelope(), oneShot(bytes.NewReader(want[name]))); err != nil {
-					errs <- fmt.Errorf("Deliver %s: %w", name, err)
+					errs <- fmt.Errorf("delivering %s: %w", name, err)
 				}
 			}
 		})
