@@ -65,7 +65,7 @@ var (
 	ErrMessageTooLarge = &Error{Code: 552, Enhanced: EnhancedCode{5, 3, 4}, Message: "Message too big for this server"}
 	// ErrBareNewline is returned by the DATA reader when a line ends in a
 	// bare LF or holds a bare CR (RFC 5321 §2.3.8).
-	ErrBareNewline = &Error{Code: 554, Enhanced: EnhancedCode{5, 6, 0}, Message: "Message refused: a line ends in a bare CR or LF; lines must end in CRLF (RFC 5321 §2.3.8)"}
+	ErrBareNewline = &Error{Code: 554, Enhanced: EnhancedCode{5, 6, 0}, Message: "Message refused: a line ends in a bare CR or LF; lines must end in CRLF (RFC 5321 section 2.3.8)"}
 	// ErrLoop is returned by the DATA reader when the message carries more
 	// Received headers than Server.MaxReceivedHeaders (RFC 5321 §6.3).
 	ErrLoop = &Error{Code: 554, Enhanced: EnhancedCode{5, 4, 6}, Message: "Routing loop detected: too many Received headers"}

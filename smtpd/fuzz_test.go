@@ -12,7 +12,9 @@ import (
 	"time"
 )
 
-var replyLine = regexp.MustCompile(`^[2-5][0-5][0-9][ -]`)
+// replyLine is a reply line: code, separator, printable US-ASCII text
+// (RFC 5321 §4.2: replies are ASCII; SMTPUTF8 does not change that).
+var replyLine = regexp.MustCompile(`^[2-5][0-5][0-9][ -][\x20-\x7e]*\r\n$`)
 
 // FuzzDialog sends arbitrary bytes as a client's side of a session and
 // checks the server's side: every line it writes is a well-formed reply,
