@@ -35,8 +35,9 @@ type Checker struct {
 	// a cache in front of it (dnsx.Cache): one message needs several
 	// queries, and mail from one domain asks the same ones again.
 	Resolver dnsx.Resolver
-	// Timeout bounds each check (SPF, DKIM, DMARC) of a message; 0 means
-	// DefaultTimeout. A check that runs out of time ends in temperror.
+	// Timeout bounds each check (SPF, DKIM, DMARC) of a message, DKIM's
+	// hashing of the body included; 0 means DefaultTimeout. A check that
+	// runs out of time ends in temperror.
 	Timeout time.Duration
 	// Logger receives one record per message checked by the smtpd glue,
 	// and DNS failures. nil means slog.Default(). Message bodies are never
