@@ -46,6 +46,12 @@ var (
 	// verdict open: the client should try again later.
 	ErrDeferred = &smtpd.Error{Code: 451, Enhanced: smtpd.EnhancedCode{4, 7, 0},
 		Message: "Temporary DNS failure while checking the sender's authentication (DMARC), please try again later"}
+	// ErrUnfinished is the reply when the check of a message was stopped
+	// before its end: the connection's context ended, or a DKIM signature
+	// was not verified within Checker.Timeout. Results left half-checked
+	// are neither a pass nor a refusal: the client should try again later.
+	ErrUnfinished = &smtpd.Error{Code: 451, Enhanced: smtpd.EnhancedCode{4, 3, 0},
+		Message: "Checking the sender's authentication did not finish, please try again later"}
 	// ErrHeaderRefused is the reply to a message whose header cannot be
 	// read or is too large to check.
 	ErrHeaderRefused = &smtpd.Error{Code: 554, Enhanced: smtpd.EnhancedCode{5, 6, 0},
@@ -97,6 +103,10 @@ func (c *Checker) spfOf(ctx context.Context, env *smtpd.Envelope) SPFResult {
 //     nothing is stored.
 //   - Defer: ErrDeferred (451 4.7.0); next is not called.
 //
+// A check stopped before its end, by ctx or by Checker.Timeout while a
+// DKIM body was being hashed, is ErrUnfinished (451 4.3.0), whatever the
+// verdict.
+//
 // With AnnotateOnly, next always receives the message and env.Quarantine
 // is left alone. authservID is the server's host name; "" means
 // os.Hostname().
@@ -140,6 +150,14 @@ func (c *Checker) data(ctx context.Context, env *smtpd.Envelope, r io.Reader, ne
 
 	verdict := res.Verdict()
 	c.log(ctx, env, res)
+	if !c.AnnotateOnly && (ctx.Err() != nil || dkimStopped(res.DKIM)) {
+		refusal := *ErrUnfinished
+		refusal.Err = ctx.Err()
+		if refusal.Err == nil {
+			refusal.Err = ErrDKIMStopped
+		}
+		return &refusal
+	}
 	if !c.AnnotateOnly {
 		switch verdict {
 		case Reject:
@@ -207,4 +225,15 @@ func endsInBlankLine(r io.ReaderAt, hlen int64) bool {
 	n, _ := r.ReadAt(b[:hlen-start], start)
 	end := string(b[:n])
 	return end == "\r\n" && hlen == 2 || strings.HasSuffix(end, "\r\n\r\n")
+}
+
+// dkimStopped reports whether a DKIM signature was left unchecked because
+// the check was stopped.
+func dkimStopped(results []DKIMResult) bool {
+	for _, d := range results {
+		if errors.Is(d.Err, ErrDKIMStopped) {
+			return true
+		}
+	}
+	return false
 }
