@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -21,6 +22,7 @@ import (
 // checked to the end is delivered.
 func TestEndToEndStoppedCheck(t *testing.T) {
 	c, _ := newChecker(t)
+	c.Timeout = time.Minute // for 2 MiB under the race detector on a busy machine
 	var mu sync.Mutex
 	var cancelCheck context.CancelFunc // of the message being checked, if it is to be stopped
 	c.Resolver = hookResolver{Resolver: c.Resolver, hook: func(ctx context.Context, name string) {
