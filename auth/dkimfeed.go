@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"io"
 )
@@ -20,14 +21,13 @@ import (
 // So each signature is checked on its own (dkimHeader.viewFor), where the
 // dkim package hands the body to its reader's WriteTo method with the
 // canonicalizer itself as the writer (through bufio.Reader.WriteTo), and
-// bodyFeed.WriteTo writes to it the pieces that feedBody cut: each ends
-// with a byte other than CR or LF, so that the canonicalizer never holds
-// line ends from one write to the next, except the body's last piece. A
-// run of line ends is held back until what follows it is read, and sent
-// with that, in one write. A run that ends the body is not sent at all
-// when it is only CRLFs and LFs, which both canonicalizations drop there
-// (RFC 6376 §3.4.3, §3.4.4): the empty lines of the attack cost only
-// their reading. The canonicalizers' output does not depend on how the
+// bodyFeed.WriteTo writes to it the pieces that feedBody cut, which never
+// end with line ends the canonicalizer would hold for the next write. A
+// run of CRLFs is held back, counted, until what follows it is read, and
+// sent with that in one write: the canonicalizer scans it once. A run
+// that ends the body is not sent at all, since both canonicalizations
+// drop it there (RFC 6376 §3.4.3, §3.4.4): the empty lines of the attack
+// cost only their reading. The canonicalizers' output does not depend on how the
 // body is cut into writes; TestDKIMBodyDifferential checks it against a
 // plain reading of the RFC.
 
@@ -188,93 +188,90 @@ func sendBody(ctx context.Context, body io.Reader, feeds []*bodyFeed) error {
 	return err
 }
 
-// cutPieces sends what data has up to its last byte other than CR or LF,
-// after run, and adds the line ends that end data to run. It reports
-// whether it sent any of data. The run and the byte after it go in one
-// piece: every piece sent ends with a byte other than CR or LF.
+// cutPieces sends data, after run, but for the line ends at its end that
+// the simple canonicalizer would hold (heldSuffix), which it adds to run.
+// It reports whether it sent any of data. The run goes in one piece with
+// what follows it, and every piece sent ends with a byte other than LF,
+// or with a CR that stands alone, before another CR.
 func cutPieces(data []byte, run *lineEndRun, send func([]byte) error) (bool, error) {
-	last := len(data) - 1
-	for last >= 0 && isLineEnd(data[last]) {
-		last--
-	}
-	if last < 0 {
+	held := heldSuffix(data)
+	if held == 0 {
+		if run.cr && len(data) > 0 && data[0] == '\r' {
+			// The run's CR stands alone: the run ends with it.
+			if err := send(run.take(nil)); err != nil {
+				return false, err
+			}
+		}
 		run.add(data)
 		return false, nil
 	}
-	rest := data[:last+1]
+	piece := data[:held]
 	if !run.empty() {
-		first := 0
-		for isLineEnd(rest[first]) {
-			first++
-		}
-		if err := send(run.take(rest[:first+1])); err != nil {
-			return true, err
-		}
-		rest = rest[first+1:]
+		piece = run.take(piece)
 	}
-	if len(rest) > 0 {
-		if err := send(rest); err != nil {
-			return true, err
-		}
+	if err := send(piece); err != nil {
+		return true, err
 	}
-	run.add(data[last+1:])
+	run.add(data[held:])
 	return true, nil
 }
 
-func isLineEnd(c byte) bool { return c == '\r' || c == '\n' }
-
-// lineEndRun is a run of CRs and LFs from the body. As long as every CR in
-// it is followed by an LF (but perhaps the last), it is only counted: the
-// dkim package turns a lone LF into CRLF before it canonicalizes, so such
-// a run reads to it as that many CRLFs. Else it keeps the bytes.
-type lineEndRun struct {
-	lfs     int    // LFs, while every CR has been followed by one
-	cr      bool   // the run ends with a CR, which the next byte may pair with
-	literal []byte // the run, written out, once a CR stood alone in it
-}
-
-func (r *lineEndRun) empty() bool { return r.lfs == 0 && !r.cr && r.literal == nil }
-
-// add appends line ends to the run.
-func (r *lineEndRun) add(ends []byte) {
-	for i, c := range ends {
-		if r.literal != nil {
-			r.literal = append(r.literal, ends[i:]...)
-			return
-		}
-		switch {
-		case c == '\n':
-			r.lfs, r.cr = r.lfs+1, false
-		case r.cr: // a CR after a CR: the first stands alone
-			r.literal = r.take(nil)
-			r.literal = append(r.literal, ends[i:]...)
-			return
-		default:
-			r.cr = true
+// heldSuffix returns where the line ends start that the dkim package's
+// simple canonicalizer would hold at the end of data: CRLFs and LFs (it
+// takes a lone LF for CRLF), then perhaps a CR, which the next byte may
+// pair with.
+func heldSuffix(data []byte) int {
+	i := len(data)
+	if i > 0 && data[i-1] == '\r' {
+		i--
+	}
+	for i > 0 && data[i-1] == '\n' {
+		i--
+		if i > 0 && data[i-1] == '\r' {
+			i--
 		}
 	}
+	return i
+}
+
+// lineEndRun is the line ends read and not yet sent, as heldSuffix finds
+// them: LFs, each alone or after a CR, then perhaps a CR. The dkim package
+// reads each LF as CRLF, so only the number of LFs is kept: a run of empty
+// lines, however long, takes no memory until it is sent.
+type lineEndRun struct {
+	lfs int  // CRLFs and lone LFs
+	cr  bool // a CR at the end, which the next byte may pair with
+}
+
+func (r *lineEndRun) empty() bool { return r.lfs == 0 && !r.cr }
+
+// add appends line ends, as heldSuffix finds them, to the run: an LF
+// first pairs with the run's CR.
+func (r *lineEndRun) add(ends []byte) {
+	if len(ends) == 0 {
+		return
+	}
+	r.lfs += bytes.Count(ends, []byte{'\n'})
+	r.cr = ends[len(ends)-1] == '\r'
 }
 
 // ignoredAtEnd reports whether the run, at the end of the body, changes
 // nothing in either canonicalization: only CRLFs, which both drop there
 // (RFC 6376 §3.4.3, §3.4.4).
-func (r *lineEndRun) ignoredAtEnd() bool { return r.literal == nil && !r.cr }
+func (r *lineEndRun) ignoredAtEnd() bool { return !r.cr }
 
 // take returns the run written out, then after, and empties the run.
 func (r *lineEndRun) take(after []byte) []byte {
-	b := r.literal
-	if b == nil {
-		b = make([]byte, 2*r.lfs, 2*r.lfs+1+len(after))
-		if r.lfs > 0 {
-			// Fill by doubling what is there: a copy is faster than a loop.
-			n := copy(b, "\r\n")
-			for n < len(b) {
-				n += copy(b[n:], b[:n])
-			}
+	b := make([]byte, 2*r.lfs, 2*r.lfs+1+len(after))
+	if r.lfs > 0 {
+		// Fill by doubling what is there: a copy is faster than a loop.
+		n := copy(b, "\r\n")
+		for n < len(b) {
+			n += copy(b[n:], b[:n])
 		}
-		if r.cr {
-			b = append(b, '\r')
-		}
+	}
+	if r.cr {
+		b = append(b, '\r')
 	}
 	*r = lineEndRun{}
 	return append(b, after...)

@@ -470,8 +470,10 @@ func (w *recordingWriter) Write(p []byte) (int, error) {
 
 // TestFeedBodyPieces checks feedBody and bodyFeed on random bodies read in
 // random pieces, without the dkim package: every write but the last ends
-// with a byte other than CR or LF, and what is written, or read with Read,
-// canonicalizes as the body does, both ways.
+// with a byte other than LF, or with a CR before a CR, so that the simple
+// canonicalizer never holds a run of line ends over more than one write;
+// and what is written, or read with Read, canonicalizes as the body does,
+// both ways.
 func TestFeedBodyPieces(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(5, 6))
 	for range 300 {
@@ -504,9 +506,9 @@ func TestFeedBodyPieces(t *testing.T) {
 			t.Fatal(err)
 		}
 		read := <-done + <-done
-		for i, p := range w.writes {
-			if i < len(w.writes)-1 && (p == "" || isLineEnd(p[len(p)-1])) {
-				t.Fatalf("body %q: write %d of %d is %q: it ends with a line end", body, i, len(w.writes), p)
+		for i, p := range w.writes[:max(len(w.writes)-1, 0)] {
+			if p == "" || p[len(p)-1] == '\n' || p[len(p)-1] == '\r' && w.writes[i+1][0] != '\r' {
+				t.Fatalf("body %q: write %d of %d is %q: it ends with line ends the canonicalizer holds", body, i, len(w.writes), p)
 			}
 		}
 		for _, canon := range []dkim.Canonicalization{dkim.CanonicalizationSimple, dkim.CanonicalizationRelaxed} {
