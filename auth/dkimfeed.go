@@ -24,12 +24,12 @@ import (
 // bodyFeed.WriteTo writes to it the pieces that feedBody cut, which never
 // end with line ends the canonicalizer would hold for the next write. A
 // run of CRLFs is held back, counted, until what follows it is read, and
-// sent with that in one write: the canonicalizer scans it once. A run
-// that ends the body is not sent at all, since both canonicalizations
-// drop it there (RFC 6376 §3.4.3, §3.4.4): the empty lines of the attack
-// cost only their reading. The canonicalizers' output does not depend on how the
-// body is cut into writes; TestDKIMBodyDifferential checks it against a
-// plain reading of the RFC.
+// sent with that in one write: the canonicalizer scans it once. A run of
+// CRLFs that ends the body is not sent at all, since both
+// canonicalizations drop it there (RFC 6376 §3.4.3, §3.4.4): the empty
+// lines of the attack cost only their reading. The canonicalizers' output
+// does not depend on how the body is cut into writes;
+// TestDKIMBodyDifferential checks it against a plain reading of the RFC.
 
 // bodyChunkSize is how much of the body is read at a time and handed to
 // every signature's verifier.
