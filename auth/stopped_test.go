@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/ownmx/ownmx/smtpd"
 	"github.com/ownmx/ownmx/smtpd/smtptest"
 )
@@ -72,11 +70,11 @@ func TestEndToEndStoppedCheck(t *testing.T) {
 			err := smtptest.Send(addr, "bounce@elsewhere.example.org", []string{"bob@ownmx.test"}, msg)
 			code, enhanced := 250, ""
 			if err != nil {
-				var se *smtp.SMTPError
+				var se *smtpd.Error
 				if !errors.As(err, &se) {
 					t.Fatalf("Send: %v", err)
 				}
-				code, enhanced = se.Code, smtpd.EnhancedCode(se.EnhancedCode).String()
+				code, enhanced = se.Code, se.Enhanced.String()
 			}
 			if code != tc.code || enhanced != tc.enhanced {
 				t.Fatalf("reply %d %s (%v), want %d %s", code, enhanced, err, tc.code, tc.enhanced)
