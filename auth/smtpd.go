@@ -41,7 +41,7 @@ var (
 	// authors or not parsing as one mailbox at a domain (ErrUnusableFrom;
 	// RFC 5322 §3.6, RFC 7489 §6.6.1).
 	ErrFromRefused = &smtpd.Error{Code: 550, Enhanced: smtpd.EnhancedCode{5, 7, 1},
-		Message: "Message refused: its From header must name exactly one author at a valid domain (RFC 5322 §3.6.2)"}
+		Message: "Message refused: its From header must name exactly one author at a valid domain (RFC 5322 section 3.6.2)"}
 	// ErrDeferred is the reply when a DNS temporary failure left the DMARC
 	// verdict open: the client should try again later.
 	ErrDeferred = &smtpd.Error{Code: 451, Enhanced: smtpd.EnhancedCode{4, 7, 0},
@@ -55,7 +55,7 @@ var (
 	// ErrHeaderRefused is the reply to a message whose header cannot be
 	// read or is too large to check.
 	ErrHeaderRefused = &smtpd.Error{Code: 554, Enhanced: smtpd.EnhancedCode{5, 6, 0},
-		Message: "Message refused: its header is malformed or too large (RFC 5322 §2.2)"}
+		Message: "Message refused: its header is malformed or too large (RFC 5322 section 2.2)"}
 )
 
 // SPFFrom returns the SPF result that MailHandler left in env, if any.

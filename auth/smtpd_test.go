@@ -42,8 +42,8 @@ func envelope(ip netip.Addr, helo, from string) *smtpd.Envelope {
 }
 
 // deliver runs a message through the Mail handler and the Middleware, as
-// the Server would, and returns the Data error and what next received.
-func deliver(t *testing.T, c *Checker, env *smtpd.Envelope, msg string) (error, received) {
+// the Server would, and returns what next received and the Data error.
+func deliver(t *testing.T, c *Checker, env *smtpd.Envelope, msg string) (received, error) {
 	t.Helper()
 	if err := c.MailHandler(nil).Mail(t.Context(), env); err != nil {
 		t.Fatalf("Mail handler refused: %v", err)
@@ -51,7 +51,7 @@ func deliver(t *testing.T, c *Checker, env *smtpd.Envelope, msg string) (error, 
 	var got received
 	h := smtpd.Chain(nextHandler(t, &got), c.Middleware("mx.ownmx.test"))
 	err := h.Data(t.Context(), env, strings.NewReader(msg))
-	return err, got
+	return got, err
 }
 
 // replyOf returns the code and enhanced code of a handler error, 0 for nil.
@@ -128,7 +128,7 @@ func TestGlue(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cc := *c
 			cc.AnnotateOnly = tc.annotate
-			err, got := deliver(t, &cc, envelope(tc.ip, "mta.example.test", tc.mailFrom), tc.msg)
+			got, err := deliver(t, &cc, envelope(tc.ip, "mta.example.test", tc.mailFrom), tc.msg)
 			code, enhanced := replyOf(t, err)
 			if code != tc.code || enhanced != tc.enhanced {
 				t.Fatalf("reply %d %s (%v), want %d %s", code, enhanced, err, tc.code, tc.enhanced)
@@ -163,12 +163,12 @@ func TestGlueForged(t *testing.T) {
 		"Authentication-Results: upstream.example; spf=pass smtp.mailfrom=a@example.net\r\n" +
 		"Authentication-Results: (x)\r\n MX.OwnMX.test; dkim=pass\r\n"
 	msg := forged + testMessage("alice@example.com")
-	err, got := deliver(t, c, envelope(ipX, "mta.example.test", "alice@example.com"), msg)
+	got, err := deliver(t, c, envelope(ipX, "mta.example.test", "alice@example.com"), msg)
 	if code, _ := replyOf(t, err); code != 550 {
 		t.Fatalf("forged pass: reply %d (%v), want 550", code, err)
 	}
 	c.AnnotateOnly = true
-	err, got = deliver(t, c, envelope(ipX, "mta.example.test", "alice@example.com"), msg)
+	got, err = deliver(t, c, envelope(ipX, "mta.example.test", "alice@example.com"), msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestGlueLog(t *testing.T) {
 	c, _ := newChecker(t)
 	var buf strings.Builder
 	c.Logger = slog.New(slog.NewTextHandler(&buf, nil))
-	err, _ := deliver(t, c, envelope(ipX, "mta.example.test", "alice@example.org"), testMessage("alice@example.org"))
+	_, err := deliver(t, c, envelope(ipX, "mta.example.test", "alice@example.org"), testMessage("alice@example.org"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func TestGlueHeaderOnly(t *testing.T) {
 		"From: alice@example.com\r\nSubject: with an empty body\r\n\r\n",
 		"From: alice@example.com\r\n\r\nbody\r\n",
 	} {
-		err, got := deliver(t, c, envelope(ipX, "mta.example.test", "alice@example.com"), msg)
+		got, err := deliver(t, c, envelope(ipX, "mta.example.test", "alice@example.com"), msg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -352,7 +352,7 @@ func TestGlueUnusableFrom(t *testing.T) {
 		from := onOK(tc.from)
 		msg := sign(t, message(fromHead(from)), "ok.example", "sel")
 		t.Run(fmt.Sprintf("%q", from), func(t *testing.T) {
-			err, got := deliver(t, c, envelope(lo, "mta.ok.example", "bounce@ok.example"), msg)
+			got, err := deliver(t, c, envelope(lo, "mta.ok.example", "bounce@ok.example"), msg)
 			var se *smtpd.Error
 			if !errors.As(err, &se) || se.Code != 550 || se.Enhanced.String() != "5.7.1" || se.Message != ErrFromRefused.Message || got.called {
 				t.Errorf("default: %v, next called %v; want ErrFromRefused", err, got.called)
@@ -363,14 +363,14 @@ func TestGlueUnusableFrom(t *testing.T) {
 
 			junk := *c
 			junk.QuarantineUnusableFrom = true
-			err, got = deliver(t, &junk, envelope(lo, "mta.ok.example", "bounce@ok.example"), msg)
+			got, err = deliver(t, &junk, envelope(lo, "mta.ok.example", "bounce@ok.example"), msg)
 			if err != nil || !got.called || !got.quarantine || !strings.Contains(got.msg, "\tdmarc=permerror reason=") {
 				t.Errorf("QuarantineUnusableFrom: %v, next called %v, Junk %v; want Junk with dmarc=permerror", err, got.called, got.quarantine)
 			}
 
 			annotate := *c
 			annotate.AnnotateOnly = true
-			err, got = deliver(t, &annotate, envelope(lo, "mta.ok.example", "bounce@ok.example"), msg)
+			got, err = deliver(t, &annotate, envelope(lo, "mta.ok.example", "bounce@ok.example"), msg)
 			if err != nil || !got.called || got.quarantine || !strings.HasSuffix(got.msg, msg) || !strings.Contains(got.msg, "\tdmarc=permerror reason=") {
 				t.Errorf("AnnotateOnly: %v, next called %v, Junk %v; want the inbox with dmarc=permerror", err, got.called, got.quarantine)
 			}
@@ -415,7 +415,7 @@ func TestGlueForgedSpellings(t *testing.T) {
 		t.Run(tc.id, func(t *testing.T) {
 			field := "Authentication-Results: " + tc.id + "; dmarc=pass header.from=example.com\r\n"
 			msg := field + testMessage("alice@example.com")
-			err, got := deliver(t, c, envelope(ipX, "mta.example.test", "alice@example.com"), msg)
+			got, err := deliver(t, c, envelope(ipX, "mta.example.test", "alice@example.com"), msg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -426,5 +426,18 @@ func TestGlueForgedSpellings(t *testing.T) {
 				t.Errorf("message not kept intact after the header:\n%s", got.msg)
 			}
 		})
+	}
+}
+
+// TestRepliesASCII: the glue's replies are printable US-ASCII, as SMTP
+// replies must be (RFC 5321 §4.2).
+func TestRepliesASCII(t *testing.T) {
+	for _, e := range []*smtpd.Error{ErrRejected, ErrFromRefused, ErrDeferred, ErrUnfinished, ErrHeaderRefused} {
+		for _, r := range e.Message {
+			if r < 0x20 || r > 0x7e {
+				t.Errorf("reply %d %s %q holds %q", e.Code, e.Enhanced, e.Message, r)
+				break
+			}
+		}
 	}
 }
