@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"strings"
 	"sync"
 
 	"github.com/emersion/go-msgauth/dkim"
@@ -82,8 +84,12 @@ func (c *Checker) DKIM(ctx context.Context, r io.Reader) ([]DKIMResult, error) {
 	}
 	res := c.resolver()
 	lookup := func(name string) ([]string, error) {
-		txt, err := res.LookupTXT(ctx, name)
-		return txt, normalize(name, err)
+		ascii, err := dkimKeyName(name)
+		if err != nil {
+			return nil, &net.DNSError{Err: "invalid domain name", Name: name, IsNotFound: true, UnwrapErr: err}
+		}
+		txt, err := res.LookupTXT(ctx, ascii)
+		return txt, normalize(ascii, err)
 	}
 
 	// One verifier per signature, all fed from one reading of the body.
@@ -127,6 +133,9 @@ func (c *Checker) verifyOne(ctx context.Context, feed *bodyFeed, lookup func(str
 	}
 	v := verifs[0]
 	d := DKIMResult{Result: Pass, Domain: v.Domain, Identifier: v.Identifier}
+	if a, err := ASCIIDomain(v.Domain); err == nil {
+		d.Domain = a // the form DMARC aligns and Authentication-Results shows
+	}
 	switch {
 	case v.Err == nil && !v.Expiration.IsZero() && c.now().After(v.Expiration):
 		// dkim compares x= with the machine's clock; Now is the one
@@ -162,4 +171,25 @@ func stopped(ctxErr error) error {
 		ctxErr = context.Canceled
 	}
 	return fmt.Errorf("%w: %w", ErrDKIMStopped, ctxErr)
+}
+
+// dkimKeyName returns the name of a DKIM key record,
+// selector._domainkey.domain, with the selector and the domain in A-labels
+// (RFC 8616 §4): a signature whose d= is written in U-labels, such as
+// bücher.example, finds its key at xn--bcher-kva.example. "_domainkey"
+// itself is no host name and stays as it is.
+func dkimKeyName(name string) (string, error) {
+	sel, domain, ok := strings.Cut(name, "._domainkey.")
+	if !ok {
+		return toASCII(name)
+	}
+	s, err := toASCII(sel)
+	if err != nil {
+		return "", err
+	}
+	d, err := toASCII(domain)
+	if err != nil {
+		return "", err
+	}
+	return s + "._domainkey." + d, nil
 }

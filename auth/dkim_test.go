@@ -32,6 +32,9 @@ func TestDKIM(t *testing.T) {
 		wantDomain    string
 	}{
 		{"RFC 6376 §6.1", "unsigned", msg, nil, ""},
+		{"RFC 8616 §4", "d= in U-labels: key looked up in A-labels", sign(t, msg, "bücher.example", "ed"), []Result{Pass}, "xn--bcher-kva.example"},
+		{"RFC 8616 §4", "d= in U-labels, upper case: key looked up in A-labels", sign(t, msg, "BÜCHER.example", "sel"), []Result{Pass}, "xn--bcher-kva.example"},
+		{"RFC 8616 §4", "d= that is no IDNA name: permerror", sign(t, msg, "xn--zz.example", "ed"), []Result{PermError}, "xn--zz.example"},
 		{"RFC 6376 §3.3.1", "rsa-sha256 relaxed/relaxed", sign(t, msg, "example.com", "sel"), []Result{Pass}, "example.com"},
 		{"RFC 6376 §3.3.1", "rsa-sha256 simple/simple", sign(t, msg, "example.com", "sel", simple), []Result{Pass}, "example.com"},
 		{"RFC 8463 §3", "ed25519-sha256", sign(t, msg, "example.com", "ed"), []Result{Pass}, "example.com"},
