@@ -4,9 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
-	"golang.org/x/net/idna"
+	"github.com/ownmx/ownmx/smtpd"
 )
 
 // ErrInvalidDomain is wrapped by the errors for a domain name that does not
@@ -45,55 +44,27 @@ func ASCIIDomain(name string) (string, error) {
 	return a, nil
 }
 
-// toASCII converts name to A-labels in ASCII lower case, keeping a final
-// dot, which ASCIIDomain drops and an address's domain may not have.
+// toASCII converts name to A-labels in ASCII lower case (smtpd.ToASCII),
+// keeping a final dot, which ASCIIDomain drops and an address's domain may
+// not have.
 func toASCII(name string) (string, error) {
-	if isPlainASCII(name) {
-		return asciiLower(name), nil
-	}
-	if !utf8.ValidString(name) {
-		// idna would read each bad byte as U+FFFD and convert that.
-		return "", fmt.Errorf("%w: %q is not UTF-8", ErrInvalidDomain, truncate(name, 100))
-	}
-	a, err := idna.Lookup.ToASCII(name)
+	a, err := smtpd.ToASCII(name)
 	if err != nil {
-		return "", fmt.Errorf("%w: %q: %v", ErrInvalidDomain, truncate(name, 100), err)
+		return "", fmt.Errorf("%w: %v", ErrInvalidDomain, err)
 	}
-	return asciiLower(a), nil
-}
-
-// isPlainASCII reports whether name is ASCII and has no label that starts
-// with the ACE prefix "xn--" in any case: a name that IDNA leaves alone
-// but for case.
-func isPlainASCII(name string) bool {
-	for i := 0; i < len(name); i++ {
-		if name[i] >= 0x80 {
-			return false
-		}
-	}
-	for label := range strings.SplitSeq(name, ".") {
-		if len(label) >= 4 && strings.EqualFold(label[:4], "xn--") {
-			return false
-		}
-	}
-	return true
+	return a, nil
 }
 
 // asciiLower lower-cases the ASCII letters of s and nothing else: unlike
 // strings.ToLower, it never folds a non-ASCII letter into ASCII.
 func asciiLower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
 		}
 	}
-	return s
+	return string(b)
 }
 
 // isDomainName reports whether s, in ASCII, looks like a fully qualified

@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -86,33 +87,64 @@ func isPostmaster(s string) bool {
 	return true
 }
 
-// asciiDomain returns a domain's A-label form in ASCII lower case without
-// a final dot, and false for a name that does not convert by IDNA's lookup
-// rules. An ASCII name without an "xn--" label is only lower-cased: IDNA
-// would change nothing in it but case, and its rules for hyphens and
-// underscores would refuse names that mail uses.
+// asciiDomain returns a domain in the form Domains compares: ToASCII's,
+// without a final dot, and false for a name that does not convert or has
+// an empty label.
 func asciiDomain(name string) (string, bool) {
 	name = strings.TrimSuffix(name, ".")
-	if name == "" {
+	a, err := ToASCII(name)
+	if err != nil || strings.HasSuffix(name, ".") {
 		return "", false
 	}
-	if !isPlainASCII(name) {
-		if !utf8.ValidString(name) {
-			return "", false // idna would convert each bad byte as U+FFFD
-		}
-		a, err := idna.Lookup.ToASCII(name)
-		if err != nil {
-			return "", false
-		}
-		name = strings.TrimSuffix(a, ".")
+	a = strings.TrimSuffix(a, ".") // a final full-stop of another script
+	if a == "" {
+		return "", false
 	}
-	name = asciiLower(name)
-	for label := range strings.SplitSeq(name, ".") {
+	for label := range strings.SplitSeq(a, ".") {
 		if label == "" {
 			return "", false
 		}
 	}
-	return name, true
+	return a, true
+}
+
+// ToASCII returns a domain name in the form mail software compares and
+// looks up (RFC 5890 §2.3.2.1, RFC 8616): its A-labels by IDNA's lookup
+// rules (the UTS #46 mapping of golang.org/x/net/idna.Lookup), with ASCII
+// letters in lower case. "Bücher.example" and "xn--bcher-KVA.example" are
+// "xn--bcher-kva.example"; look-alikes that UTS #46 folds (full-width
+// letters, U+212A KELVIN SIGN, U+2174 SMALL ROMAN NUMERAL FIVE) are the
+// ASCII name they fold to. Only ASCII letters are lower-cased by hand:
+// strings.ToLower would fold U+212A into "k" in a name IDNA never saw.
+//
+// A name in ASCII without an "xn--" label is only lower-cased: IDNA would
+// change nothing else in it, and its rules for hyphens and underscores
+// would refuse names that mail uses ("_dmarc", "ab--cd"). A final dot, or
+// a full stop that maps to one, is kept. ToASCII fails for a name that is
+// not UTF-8 (IDNA would take each bad byte for U+FFFD and convert that)
+// and for one IDNA refuses: an invalid A-label such as "xn--zz",
+// disallowed code points, a label that breaks the bidi rule of RFC 5893.
+// It does not check the length of the name or its labels.
+func ToASCII(name string) (string, error) {
+	if isPlainASCII(name) {
+		return asciiLower(name), nil
+	}
+	if !utf8.ValidString(name) {
+		return "", fmt.Errorf("smtpd: domain %q is not UTF-8", cut(name))
+	}
+	a, err := idna.Lookup.ToASCII(name)
+	if err != nil {
+		return "", fmt.Errorf("smtpd: domain %q does not convert to A-labels: %w", cut(name), err)
+	}
+	return asciiLower(a), nil
+}
+
+// cut shortens a name quoted in an error: a client chooses it.
+func cut(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "..."
+	}
+	return s
 }
 
 // isPlainASCII reports whether name is ASCII and has no label that starts
@@ -133,11 +165,16 @@ func isPlainASCII(name string) bool {
 
 // asciiLower lower-cases the ASCII letters of s and nothing else.
 func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
 		}
 	}
-	return string(b)
+	return s
 }

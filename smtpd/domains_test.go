@@ -142,3 +142,34 @@ func TestAcceptDomainsOverSMTP(t *testing.T) {
 		t.Errorf("stored for %q, want one message for %q", stored, want)
 	}
 }
+
+// TestToASCII: the one form in which smtpd, auth and store compare and
+// look up domains.
+func TestToASCII(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Example.COM", "example.com"},
+		{"example.com.", "example.com."},
+		{"_dmarc.Example.com", "_dmarc.example.com"}, // ASCII: only lower-cased
+		{"ab--cd.example", "ab--cd.example"},
+		{"Bücher.example", "xn--bcher-kva.example"},
+		{"xn--bcher-KVA.example", "xn--bcher-kva.example"},
+		{"\u212ax.example", "kx.example"},                                  // KELVIN SIGN
+		{"\uff56\uff49\uff43\uff54\uff49\uff4d.example", "victim.example"}, // full width
+		{"\u2174ictim.example", "victim.example"},                          // SMALL ROMAN NUMERAL FIVE
+		{"victim\u3002example", "victim.example"},                          // IDEOGRAPHIC FULL STOP
+		{"xn--zz.example", ""},                                             // bad Punycode
+		{"\xff.example", ""},                                               // not UTF-8
+		{"\u05d0a.example", ""},                                            // breaks the bidi rule
+	} {
+		got, err := smtpd.ToASCII(tc.in)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("ToASCII(%q) = %q, want an error", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ToASCII(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}

@@ -10,9 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
-
-	"golang.org/x/net/idna"
 
 	"github.com/ownmx/ownmx/smtpd"
 )
@@ -284,13 +281,7 @@ func cleanLocal(s string) (string, bool) {
 
 // cleanDomain maps a domain to its directory name; see Mailbox.
 func cleanDomain(s string) (string, bool) {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || !utf8.ValidString(s) {
-		// idna takes a byte that is not UTF-8 for U+FFFD and, for lack
-		// of a check, lets it through as a label "xn--zn7c".
-		return "", false
-	}
-	s, err := idna.Lookup.ToASCII(s)
+	s, err := smtpd.ToASCII(strings.TrimSuffix(s, "."))
 	if err != nil || len(s) == 0 || len(s) > 253 {
 		return "", false
 	}
