@@ -5,8 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/ownmx/ownmx/dnsx/dnstest"
 )
@@ -96,4 +100,39 @@ func TestMailboxSymlink(t *testing.T) {
 	if got := anywhere(t, base, "via-link@"); len(got) != 0 {
 		t.Errorf("the message was stored: %v", got)
 	}
+}
+
+// TestInternationalRecipientDomain (issue 10): a recipient domain spelled
+// with U+212A KELVIN SIGN, or in full-width letters, is the domain it
+// folds to under IDNA: the server accepts it at RCPT and the store files
+// the message under that domain's ASCII name; one that does not convert
+// is refused at RCPT. RCPT and DATA never disagree.
+func TestInternationalRecipientDomain(t *testing.T) {
+	dns := dnstest.NewServer(t, testZone())
+	root := filepath.Join(t.TempDir(), "mail")
+	s := start(t, "-domain", "kx.test", "-maildir", root, "-dns", dns.Addr)
+	c := dial(t, s.addr)
+	for i, rcpt := range []string{"postmaster@\u212ax.test", "me@\u212aX.test", "me@\uff4b\uff58.test"} {
+		id := "idn-" + strconv.Itoa(i)
+		if err := c.Mail("alice@good.example.org", &smtp.MailOptions{UTF8: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rcpt(rcpt, nil); err != nil {
+			t.Fatalf("RCPT %q: %v", rcpt, err)
+		}
+		w, err := c.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, message("alice@good.example.org", id, body))
+		if err := w.Close(); err != nil {
+			t.Fatalf("DATA to %q: %v", rcpt, err)
+		}
+		local, _, _ := strings.Cut(rcpt, "@")
+		find(t, filepath.Join(root, "kx.test", local, "new"), id+"@")
+	}
+	if err := c.Mail("alice@good.example.org", &smtp.MailOptions{UTF8: true}); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "RCPT at a domain that does not convert", c.Rcpt("me@xn--zz.test", nil), 550, "5.7.1")
 }
