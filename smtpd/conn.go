@@ -68,6 +68,7 @@ type conn struct {
 // the connection or the end of the server.
 func (c *conn) serve() {
 	defer c.end()
+	c.setState(StateNew)
 	if !c.greet() {
 		return
 	}
@@ -545,6 +546,21 @@ func (c *conn) release() {
 	}
 }
 
+// setState reports the connection's state to Server.ConnState, if set. A
+// panic there is logged and ends nothing but the call.
+func (c *conn) setState(st ConnState) {
+	hook := c.srv.ConnState
+	if hook == nil {
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			c.logger().Error("ConnState hook panicked", "state", st.String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	hook(&c.info, st)
+}
+
 // end closes the connection once serve returns, and gives its buffers back
 // to their pools: nothing reads or writes them any more. A panic of the
 // server's own code ends this session only.
@@ -554,6 +570,7 @@ func (c *conn) end() {
 	}
 	c.closing = true
 	c.Close()
+	c.setState(StateClosed)
 	c.br.Reset(nil)
 	readerPool.Put(c.br)
 	c.bw.Reset(nil)

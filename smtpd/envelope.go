@@ -10,6 +10,11 @@ import (
 // Helo and TLS change as the session goes on (after EHLO and STARTTLS), always
 // from the connection's own goroutine, so a handler may read them without
 // locking but must not keep the pointer beyond the call that received it.
+//
+// Values set with SetValue last as long as the connection: a Connect
+// handler may look a client up (a DNS blocklist, a reputation score) and
+// leave the answer for the Mail, Rcpt and Data handlers of every
+// transaction on the connection, which find it through Envelope.Conn.
 type Conn struct {
 	// ID names the connection in logs and in the Received header.
 	ID string
@@ -22,7 +27,24 @@ type Conn struct {
 	// TLS is the state of the TLS layer after STARTTLS, or nil.
 	TLS *tls.ConnectionState
 
-	esmtp bool // the client said EHLO, not HELO
+	esmtp  bool // the client said EHLO, not HELO
+	values map[any]any
+}
+
+// Value returns what a handler stored under key with SetValue on this
+// connection, or nil.
+func (c *Conn) Value(key any) any { return c.values[key] }
+
+// SetValue stores val under key for the handlers that run later on the same
+// connection, in this and later transactions. As with context.WithValue,
+// key should be of an unexported type. Like the rest of Conn it belongs to
+// the connection's goroutine: call it from a handler, not from a goroutine
+// the handler started.
+func (c *Conn) SetValue(key, val any) {
+	if c.values == nil {
+		c.values = make(map[any]any)
+	}
+	c.values[key] = val
 }
 
 // Envelope is one mail transaction: what the client said in MAIL FROM and

@@ -71,6 +71,52 @@ type Middleware func(next DataHandler) DataHandler
 // Chain returns h wrapped in the middleware, the first one outermost:
 // Chain(h, a, b) runs a, then b, then h.
 func Chain(h DataHandler, middleware ...Middleware) DataHandler {
+	return chain(h, middleware)
+}
+
+// ConnectMiddleware wraps a ConnectHandler, as Middleware wraps a
+// DataHandler: a cheap check that turns a client away before a costly one
+// runs, say.
+type ConnectMiddleware func(next ConnectHandler) ConnectHandler
+
+// ChainConnect returns h wrapped in the middleware, the first one
+// outermost. A nil h accepts every client.
+func ChainConnect(h ConnectHandler, middleware ...ConnectMiddleware) ConnectHandler {
+	if h == nil {
+		h = ConnectFunc(func(context.Context, *Conn) error { return nil })
+	}
+	return chain(h, middleware)
+}
+
+// MailMiddleware wraps a MailHandler, as Middleware wraps a DataHandler:
+// refusing a sender domain before the SPF check's DNS lookups run, say.
+type MailMiddleware func(next MailHandler) MailHandler
+
+// ChainMail returns h wrapped in the middleware, the first one outermost:
+// ChainMail(nil, a, b) runs a, then b. A nil h accepts every sender.
+func ChainMail(h MailHandler, middleware ...MailMiddleware) MailHandler {
+	if h == nil {
+		h = MailFunc(func(context.Context, *Envelope) error { return nil })
+	}
+	return chain(h, middleware)
+}
+
+// RcptMiddleware wraps a RcptHandler, as Middleware wraps a DataHandler.
+type RcptMiddleware func(next RcptHandler) RcptHandler
+
+// ChainRcpt returns h wrapped in the middleware, the first one outermost.
+// h decides which recipients exist, as Server.Rcpt does; a nil h refuses
+// every recipient with ErrRelayDenied, so that a chain never relays by
+// accident.
+func ChainRcpt(h RcptHandler, middleware ...RcptMiddleware) RcptHandler {
+	if h == nil {
+		h = RcptFunc(func(context.Context, *Envelope, string) error { return ErrRelayDenied })
+	}
+	return chain(h, middleware)
+}
+
+// chain wraps h in the middleware, the first one outermost.
+func chain[H any, M ~func(H) H](h H, middleware []M) H {
 	for i := len(middleware) - 1; i >= 0; i-- {
 		h = middleware[i](h)
 	}

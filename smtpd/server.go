@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -153,6 +154,16 @@ type Server struct {
 	// Data receives each message. It is required.
 	Data DataHandler
 
+	// ConnState, if set, is called as each connection changes state:
+	// StateNew when it is accepted, before the caps and the Connect
+	// handler have a say, and StateClosed once it has ended, whatever
+	// ended it (QUIT, a 421, the client leaving, Close). Every connection
+	// reported new is reported closed once, so per-client counters kept
+	// here are always given back. It runs on the connection's goroutine,
+	// for many connections at once: it must be safe for concurrent use and
+	// quick. net/http's Server.ConnState is the model.
+	ConnState func(*Conn, ConnState)
+
 	// Logger receives one record per refused command and per accepted
 	// message; default slog.Default(). Refusals are at INFO, but those
 	// that are the server's fault (a handler's error that is not an
@@ -170,6 +181,30 @@ type Server struct {
 	nconns     int
 	hostOnce   sync.Once
 	hostnameV  string
+}
+
+// ConnState is the state of a client connection, as Server.ConnState sees
+// it.
+type ConnState int
+
+const (
+	// StateNew is a connection just accepted: its session is about to
+	// start.
+	StateNew ConnState = iota
+	// StateClosed is a connection whose session has ended and whose
+	// socket is closed.
+	StateClosed
+)
+
+// String returns "new" or "closed".
+func (st ConnState) String() string {
+	switch st {
+	case StateNew:
+		return "new"
+	case StateClosed:
+		return "closed"
+	}
+	return "ConnState(" + strconv.Itoa(int(st)) + ")"
 }
 
 // ListenAndServe listens on s.Addr and serves. It returns ErrServerClosed
