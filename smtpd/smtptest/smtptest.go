@@ -1,7 +1,9 @@
 // Package smtptest runs an smtpd.Server inside a test and talks to it, as
 // net/http/httptest does for HTTP: Start serves on 127.0.0.1 until the test
-// ends, Send delivers a message with go-smtp's client, and Dial and
-// RunDialog hold a scripted SMTP conversation line by line.
+// ends; Send delivers a message as an MTA would, with options for the HELO
+// name, the source address, STARTTLS and pipelining, and returns refusals
+// as *smtpd.Error values; Dial holds a scripted SMTP conversation line by
+// line.
 package smtptest
 
 import (
@@ -16,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/ownmx/ownmx/smtpd"
 )
 
@@ -67,38 +68,6 @@ func Start(t testing.TB, srv *smtpd.Server) string {
 		}
 	})
 	return s.Addr
-}
-
-// Send delivers msg from from to each of to through the server at addr
-// with go-smtp's client (EHLO, MAIL, RCPT, DATA, QUIT). msg's lines may end
-// in LF: the client sends CRLF. A refusal by the server is returned as an
-// *smtpd.Error with the server's code, enhanced code and text, so that a
-// test needs no go-smtp types: errors.As(err, &e) and e.Code.
-func Send(addr, from string, to []string, msg string) error {
-	c, err := smtp.Dial(addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	// Deadlines that guard against a hang; not a measure.
-	c.CommandTimeout, c.SubmissionTimeout = 30*time.Second, 30*time.Second
-	if err := c.Hello("client.test"); err != nil {
-		return asReply(err)
-	}
-	if err := c.SendMail(from, to, strings.NewReader(msg)); err != nil {
-		return asReply(err)
-	}
-	return asReply(c.Quit())
-}
-
-// asReply turns go-smtp's *smtp.SMTPError into an *smtpd.Error and leaves
-// other errors alone.
-func asReply(err error) error {
-	var se *smtp.SMTPError
-	if !errors.As(err, &se) {
-		return err
-	}
-	return &smtpd.Error{Code: se.Code, Enhanced: smtpd.EnhancedCode(se.EnhancedCode), Message: se.Message}
 }
 
 // Reply is one SMTP reply: its code and its lines of text (without the code).
