@@ -11,6 +11,26 @@
 // once. Every limit has a documented default: a zero field means it, a
 // negative one means no limit.
 //
+// # Handlers
+//
+// The handlers of a Server share these rules:
+//
+//   - ctx is the connection's context: the same for every handler called on
+//     one connection, in every transaction, and cancelled when the
+//     connection closes (QUIT, a 421, the client gone, Server.Close), not
+//     before. It has no deadline of its own; a handler that waits on the
+//     network bounds the wait itself.
+//   - A handler runs on the connection's goroutine, and the session waits
+//     for it; handlers of different connections run at once.
+//   - A panic in a handler is recovered: the client gets 421 4.3.0, the
+//     connection is closed, the log gets the panic and its stack, and the
+//     server goes on serving the others.
+//   - A refusal is an *Error (or wraps one) with a code from 400 to 599;
+//     any other error is logged at WARN and answered 451 4.3.0.
+//   - What a Connect handler learns about a client can be kept on the
+//     connection (Conn.SetValue) for the later stages; what one stage of
+//     a transaction leaves for the next goes on the Envelope.
+//
 // # How a session runs
 //
 // Serve accepts connections in a loop, as net/http does: the listeners it

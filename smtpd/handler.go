@@ -10,7 +10,8 @@ import (
 // connection is closed; the server goes on accepting others. Return
 // ErrAccessDenied (554 5.7.1) to turn a client away; an error that is not an
 // *Error is logged and answered 421 4.3.0, the only temporary reply allowed
-// before the greeting (RFC 5321 §4.3.2).
+// before the greeting (RFC 5321 §4.3.2). The package documentation says
+// what all handlers share: their context, goroutine and panics.
 type ConnectHandler interface {
 	Connect(ctx context.Context, c *Conn) error
 }

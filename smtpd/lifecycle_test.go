@@ -3,6 +3,7 @@ package smtpd_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -158,5 +159,124 @@ func TestGoAheadBeforeHandlerReads(t *testing.T) {
 	c.WriteRaw("Subject: x\r\n\r\nx\r\n.\r\n")
 	if r, err := c.ReadReply(); err != nil || r.Code != 250 {
 		t.Fatalf("message: %v, %v", r, err)
+	}
+}
+
+// TestHandlerContextLifetime: every handler of a connection gets the same
+// context, alive across transactions and cancelled once the connection
+// closes.
+func TestHandlerContextLifetime(t *testing.T) {
+	ctxs := make(chan context.Context, 10)
+	srv := &smtpd.Server{
+		Hostname: "mx.example.com",
+		Connect: smtpd.ConnectFunc(func(ctx context.Context, c *smtpd.Conn) error {
+			ctxs <- ctx
+			return nil
+		}),
+		Mail: smtpd.MailFunc(func(ctx context.Context, env *smtpd.Envelope) error {
+			ctxs <- ctx
+			return ctx.Err() // alive: nil
+		}),
+		Rcpt: smtpd.AcceptDomains("example.com"),
+		Data: smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
+			_, err := io.Copy(io.Discard, r)
+			return err
+		}),
+	}
+	addr := smtptest.Start(t, srv)
+	c := smtptest.Dial(t, addr)
+	c.ReadReply()
+	c.Cmd("EHLO client.example.org")
+	for _, l := range []string{"MAIL FROM:<a@example.org>", "RSET", "MAIL FROM:<a@example.org>"} {
+		if r := c.Cmd(l); r.Code != 250 {
+			t.Fatalf("%s: %s", l, r)
+		}
+	}
+	first := <-ctxs
+	for range 2 {
+		if ctx := <-ctxs; ctx != first {
+			t.Fatal("the Mail handler got another context than the Connect handler")
+		}
+	}
+	if first.Err() != nil {
+		t.Fatalf("context ended while the connection is open: %v", first.Err())
+	}
+	c.Cmd("QUIT")
+	select {
+	case <-first.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handlers' context still alive 10s after QUIT")
+	}
+}
+
+// TestSeveralListeners: one Server serves two listeners at once with the
+// same handlers; Shutdown stops both.
+func TestSeveralListeners(t *testing.T) {
+	ts := newUnstartedServer(t, nil)
+	var served []chan error
+	var addrs []string
+	for range 2 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan error, 1)
+		go func() { ch <- ts.srv.Serve(l) }()
+		served, addrs = append(served, ch), append(addrs, l.Addr().String())
+	}
+	for _, a := range addrs {
+		if err := smtptest.Send(a, "alice@example.org", []string{"bob@example.com"}, "Subject: "+a+"\r\n\r\nx\r\n"); err != nil {
+			t.Fatalf("through %s: %v", a, err)
+		}
+	}
+	if n := len(ts.messages()); n != 2 {
+		t.Fatalf("%d messages stored, want 2", n)
+	}
+	if err := ts.srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i, ch := range served {
+		if err := <-ch; !errors.Is(err, smtpd.ErrServerClosed) {
+			t.Errorf("Serve of %s = %v, want ErrServerClosed", addrs[i], err)
+		}
+		if c, err := net.Dial("tcp", addrs[i]); err == nil {
+			c.Close()
+			t.Errorf("%s still listening after Shutdown", addrs[i])
+		}
+	}
+}
+
+// TestCertificateReload: a TLSConfig whose GetCertificate returns the
+// current certificate serves a new one from the next handshake on, without
+// a restart.
+func TestCertificateReload(t *testing.T) {
+	var mu sync.Mutex
+	current := testTLSConfig(t).Certificates[0]
+	srv := newUnstartedServer(t, nil).srv
+	srv.TLSConfig = &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return &current, nil
+	}}
+	addr := smtptest.Start(t, srv)
+	served := func() []byte {
+		t.Helper()
+		var got []byte
+		cfg := &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
+			got = cs.PeerCertificates[0].Raw
+			return nil
+		}}
+		if err := smtptest.Send(addr, "alice@example.org", []string{"bob@example.com"}, "Subject: x\r\n\r\nx\r\n", smtptest.StartTLS(cfg)); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	before := served()
+	mu.Lock()
+	current = testTLSConfig(t).Certificates[0] // as a reload from new files would
+	mu.Unlock()
+	after := served()
+	if string(before) == string(after) || string(after) != string(current.Certificate[0]) {
+		t.Fatal("the handshake after the reload did not get the new certificate")
 	}
 }

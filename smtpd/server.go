@@ -49,7 +49,11 @@ type Server struct {
 	// Hostname is the server's name in the greeting, the EHLO reply and the
 	// Received header; default os.Hostname().
 	Hostname string
-	// TLSConfig, when set, offers STARTTLS (RFC 3207).
+	// TLSConfig, when set, offers STARTTLS (RFC 3207). It is used for each
+	// handshake as it is then: to renew a certificate without a restart,
+	// set its GetCertificate to a function that returns the current one
+	// (loaded anew when the files change, say); handshakes under way keep
+	// the certificate they got.
 	TLSConfig *tls.Config
 
 	// MaxMessageBytes bounds a message, as advertised with SIZE (RFC 1870);
@@ -226,7 +230,10 @@ func (s *Server) ListenAndServe() error {
 
 // Serve accepts connections on l and serves each on its own goroutine. It
 // returns ErrServerClosed after Shutdown or Close, having closed l; a
-// Serve called after them closes l at once. An error of Accept that may
+// Serve called after them closes l at once. One Server may Serve several
+// listeners at once, each Serve on its own goroutine (ports 25 and 2525,
+// IPv4 and IPv6): they share the handlers, the limits and the connection
+// caps, and Shutdown and Close stop them all. An error of Accept that may
 // pass (too many open files, a connection aborted before it was accepted)
 // is logged and Accept tried again after a pause that doubles up to a
 // second, as net/http does; any other ends Serve with that error.
