@@ -1,15 +1,16 @@
 package auth
 
 import (
-	"fmt"
-
+	"bytes"
 	"context"
-	"github.com/emersion/go-msgauth/dkim"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-msgauth/dkim"
 
 	"github.com/ownmx/ownmx/dnsx"
 	"github.com/ownmx/ownmx/dnsx/dnstest"
@@ -209,4 +210,79 @@ func signBody(b testing.TB, msg, body string, canon dkim.Canonicalization, sigs 
 		signed = sign(b, signed, "example.com", "ed", canonical)
 	}
 	return signed[:len(signed)-len(signedBody)] + body, want
+}
+
+// BenchmarkReadTwice measures a Data handler after the glue that reads a
+// 10 MiB message twice (to parse it, then to store it), in three ways:
+// keeping its own copy in memory (io.ReadAll), keeping its own copy in a
+// second smtpd.Spool, and reading the glue's spool again with
+// smtpd.Reread. The first two are the baselines for the third: B/op shows
+// the copy in memory, ns/op the copy to disk.
+func BenchmarkReadTwice(b *testing.B) {
+	const size = 10 << 20
+	line := "Some body text of a usual length.\r\n"
+	msg := testMessage("alice@example.com") + strings.Repeat(line, size/len(line))
+	twice := func(r1, r2 io.Reader) error {
+		if _, err := io.Copy(io.Discard, r1); err != nil {
+			return err
+		}
+		_, err := io.Copy(io.Discard, r2)
+		return err
+	}
+	for _, tc := range []struct {
+		name    string
+		handler func(b *testing.B, spoolDir string) smtpd.DataFunc
+	}{
+		{"own-copy-in-memory", func(b *testing.B, _ string) smtpd.DataFunc {
+			return func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
+				all, err := io.ReadAll(r)
+				if err != nil {
+					return err
+				}
+				return twice(bytes.NewReader(all), bytes.NewReader(all))
+			}
+		}},
+		{"own-copy-in-a-spool", func(b *testing.B, spoolDir string) smtpd.DataFunc {
+			return func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
+				sp := &smtpd.Spool{Dir: spoolDir}
+				defer sp.Close()
+				if _, err := sp.ReadFrom(r); err != nil {
+					return err
+				}
+				return twice(sp.Reader(), sp.Reader())
+			}
+		}},
+		{"reread", func(b *testing.B, _ string) smtpd.DataFunc {
+			return func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
+				r1, ok1 := smtpd.Reread(r)
+				r2, ok2 := smtpd.Reread(r)
+				if !ok1 || !ok2 {
+					b.Fatal("smtpd.Reread: the message cannot be read again")
+				}
+				return twice(r1, r2)
+			}
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			c, _ := benchChecker(b)
+			c.SpoolDir = b.TempDir()
+			mail := c.MailHandler(nil)
+			data := c.Middleware("mx.ownmx.test")(tc.handler(b, c.SpoolDir))
+			run := func() {
+				env := envelope(ip1, "mta.example.com", "alice@example.com")
+				if err := mail.Mail(b.Context(), env); err != nil {
+					b.Fatal(err)
+				}
+				if err := data.Data(b.Context(), env, strings.NewReader(msg)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			run()
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			for b.Loop() {
+				run()
+			}
+		})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/ownmx/ownmx/dnsx"
@@ -69,6 +70,22 @@ type Checker struct {
 	// SpoolDir is where the smtpd glue spools messages too large for
 	// memory; "" means os.TempDir().
 	SpoolDir string
+	// Trusted lists the networks of clients whose mail the smtpd glue
+	// annotates but does not judge: this machine (127.0.0.0/8, ::1/128)
+	// and the hosts that hand it their outgoing mail, as Postfix's
+	// mynetworks. For such a client MailHandler checks no SPF and
+	// Middleware no DKIM or DMARC, so no DNS query is made; the message
+	// is never refused, deferred or quarantined for what authentication
+	// would say, and its Authentication-Results says none (no check was
+	// made) after the fields that claim the server's authserv-id are
+	// removed, as for every message (Results.Trusted). A header that
+	// cannot be read is still refused (ErrHeaderRefused).
+	//
+	// Addresses are compared without their zone, and IPv4 addresses as
+	// the IPv4-mapped IPv6 addresses that carry them: 127.0.0.0/8
+	// trusts ::ffff:127.0.0.1 too. Empty, the default, trusts nobody.
+	// SPF and Check, called directly, check whatever they are given.
+	Trusted []netip.Prefix
 }
 
 func (c *Checker) resolver() dnsx.Resolver {

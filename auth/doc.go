@@ -48,6 +48,18 @@
 // comments), and prepends its own. Checker.AnnotateOnly makes it
 // add the header and nothing else.
 //
+// The handlers after the middleware get what it found and what it read:
+// ResultsFrom returns the Results and verdict that its header shows, and
+// the reader they receive can be read again from its first byte with
+// smtpd.Reread (to parse a message, then store it), our header included,
+// without a second copy: it reads the middleware's spool, which stays
+// open until the handler returns.
+//
+// Clients in Checker.Trusted (this machine, the hosts that hand it their
+// outgoing mail) are annotated but not judged: no SPF, DKIM or DMARC and
+// no DNS query, never a refusal or Junk, and an Authentication-Results
+// field that says none, after the forged ones are removed.
+//
 // DMARC's record fills a github.com/emersion/go-msgauth/dmarc Record;
 // domains are converted with golang.org/x/net/idna; organizational domains
 // come from the Public Suffix List (golang.org/x/net/publicsuffix); the

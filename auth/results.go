@@ -28,6 +28,11 @@ type Results struct {
 	SPF   SPFResult
 	DKIM  []DKIMResult // one per signature checked; none for an unsigned message
 	DMARC DMARCResult
+	// Trusted is true for a message whose client is in Checker.Trusted:
+	// nothing was checked, SPF and DMARC are none, DKIM is empty and the
+	// verdict is deliver. SPF still holds the client's address, HELO name
+	// and MAIL FROM.
+	Trusted bool
 }
 
 // Verdict returns what to do with the message: DMARC's verdict.
@@ -142,7 +147,14 @@ func (c *Checker) readHeader(r io.Reader) (textproto.Header, []byte, int64, erro
 // Values that come from the message or the client, such as a DKIM d= or
 // the MAIL FROM address, are written only if they are plain domain or
 // address text, so that a sender cannot smuggle results into the header.
+//
+// For Results of a trusted client (Trusted), the field says that no
+// check was made: "Authentication-Results: authservID; none" (RFC 8601
+// §2.2).
 func (r *Results) AuthenticationResults(authservID string) string {
+	if r.Trusted {
+		return "Authentication-Results: " + authservID + "; none\r\n"
+	}
 	results := []authres.Result{r.spfResult()}
 	if len(r.DKIM) == 0 {
 		results = append(results, &authres.DKIMResult{Value: authres.ResultNone})

@@ -30,6 +30,10 @@ import (
 // result for Middleware.
 type spfKey struct{}
 
+// resultsKey is the Envelope value key under which Middleware leaves the
+// Results of the message for the handlers after it.
+type resultsKey struct{}
+
 // Replies of the smtpd glue.
 var (
 	// ErrRejected is the reply to a message whose sender domain's DMARC
@@ -64,14 +68,30 @@ func SPFFrom(env *smtpd.Envelope) (SPFResult, bool) {
 	return r, ok
 }
 
+// ResultsFrom returns the Results of the message that Middleware left in
+// env for the handlers after it: the SPF, DKIM and DMARC results and the
+// verdict that its Authentication-Results header shows, under
+// AnnotateOnly too, and for a client in Checker.Trusted, Results that
+// say so (Results.Trusted: none, none, none, deliver). It reports false
+// when the middleware has not run, or passed the message on unchecked
+// (AnnotateOnly, with a header it could not read). The Results are
+// shared: read them, do not change them.
+func ResultsFrom(env *smtpd.Envelope) (*Results, bool) {
+	r, ok := env.Value(resultsKey{}).(*Results)
+	return r, ok
+}
+
 // MailHandler returns an smtpd.MailHandler that checks SPF at MAIL FROM
 // (the client's address, its HELO name and the reverse-path; the null
 // sender is checked via HELO) and keeps the result in the Envelope for
 // Middleware, then calls next, if not nil. It never refuses a sender
-// itself: SPF fail alone does not refuse, DMARC decides after DATA.
+// itself: SPF fail alone does not refuse, DMARC decides after DATA. A
+// client in Checker.Trusted is not checked.
 func (c *Checker) MailHandler(next smtpd.MailHandler) smtpd.MailHandler {
 	return smtpd.MailFunc(func(ctx context.Context, env *smtpd.Envelope) error {
-		env.SetValue(spfKey{}, c.spfOf(ctx, env))
+		if !c.trustsClient(env) {
+			env.SetValue(spfKey{}, c.spfOf(ctx, env))
+		}
 		if next == nil {
 			return nil
 		}
@@ -108,8 +128,16 @@ func (c *Checker) spfOf(ctx context.Context, env *smtpd.Envelope) SPFResult {
 // verdict.
 //
 // With AnnotateOnly, next always receives the message and env.Quarantine
-// is left alone. authservID is the server's host name; "" means
-// os.Hostname().
+// is left alone. A client in Checker.Trusted gets no check and no
+// verdict: next receives its message with "Authentication-Results:
+// authservID; none", after the forged fields are removed.
+//
+// Before it applies the verdict, the middleware leaves the Results in
+// env, where the handlers after it find them with ResultsFrom. The
+// reader next receives can be read again without a copy (smtpd.Reread),
+// our Authentication-Results field included: it reads the spool, which
+// stays open until next returns and is closed after. authservID is the
+// server's host name; "" means os.Hostname().
 func (c *Checker) Middleware(authservID string) smtpd.Middleware {
 	if authservID == "" {
 		authservID, _ = os.Hostname()
@@ -123,16 +151,28 @@ func (c *Checker) Middleware(authservID string) smtpd.Middleware {
 
 func (c *Checker) data(ctx context.Context, env *smtpd.Envelope, r io.Reader, next smtpd.DataHandler, authservID string) error {
 	sp := &smtpd.Spool{Dir: c.SpoolDir}
-	defer sp.Close()
+	defer sp.Close() // once next has returned: it may read the spool again
 	if _, err := sp.ReadFrom(r); err != nil {
 		return err // the DATA reader's own reply, such as 552
 	}
 
-	spf, ok := SPFFrom(env)
-	if !ok {
-		spf = c.spfOf(ctx, env)
+	trusted := c.trustsClient(env)
+	var (
+		res  *Results
+		h    textproto.Header
+		hlen int64
+		err  error
+	)
+	if trusted {
+		res = trustedResults(env)
+		h, _, hlen, err = c.readHeader(sp.Reader())
+	} else {
+		spf, ok := SPFFrom(env)
+		if !ok {
+			spf = c.spfOf(ctx, env)
+		}
+		res, h, hlen, err = c.check(ctx, spf, sp.Reader(), false)
 	}
-	res, h, hlen, err := c.check(ctx, spf, sp.Reader(), false)
 	switch {
 	case errors.Is(err, ErrHeaderTooLarge), errors.Is(err, ErrMalformedHeader):
 		if c.AnnotateOnly {
@@ -148,32 +188,11 @@ func (c *Checker) data(ctx context.Context, env *smtpd.Envelope, r io.Reader, ne
 		return err
 	}
 
-	verdict := res.Verdict()
-	c.log(ctx, env, res)
-	if !c.AnnotateOnly && (ctx.Err() != nil || dkimStopped(res.DKIM)) {
-		refusal := *ErrUnfinished
-		refusal.Err = ctx.Err()
-		if refusal.Err == nil {
-			refusal.Err = ErrDKIMStopped
-		}
-		return &refusal
-	}
-	if !c.AnnotateOnly {
-		switch verdict {
-		case Reject:
-			refusal := *ErrRejected
-			if errors.Is(res.DMARC.Err, ErrUnusableFrom) && res.DMARC.Policy != dmarc.PolicyReject {
-				refusal = *ErrFromRefused
-			}
-			refusal.Err = res.DMARC.Err
-			return &refusal
-		case Defer:
-			refusal := *ErrDeferred
-			refusal.Err = res.DMARC.Err
-			return &refusal
-		case Quarantine:
-			env.Quarantine = true
-		}
+	env.SetValue(resultsKey{}, res)
+	if trusted {
+		c.logTrusted(ctx, env)
+	} else if err := c.judge(ctx, env, res); err != nil {
+		return err
 	}
 
 	var head bytes.Buffer
@@ -188,7 +207,41 @@ func (c *Checker) data(ctx context.Context, env *smtpd.Envelope, r io.Reader, ne
 		head.Truncate(head.Len() - len("\r\n"))
 	}
 	body := io.NewSectionReader(sp, hlen, sp.Size()-hlen)
-	return next.Data(ctx, env, io.MultiReader(&head, body))
+	return next.Data(ctx, env, smtpd.MultiReaderAt(bytes.NewReader(head.Bytes()), body))
+}
+
+// judge logs the results of a checked message and applies its verdict:
+// a refusal to return, or env.Quarantine set. With AnnotateOnly it only
+// logs.
+func (c *Checker) judge(ctx context.Context, env *smtpd.Envelope, res *Results) error {
+	c.log(ctx, env, res)
+	if c.AnnotateOnly {
+		return nil
+	}
+	if ctx.Err() != nil || dkimStopped(res.DKIM) {
+		refusal := *ErrUnfinished
+		refusal.Err = ctx.Err()
+		if refusal.Err == nil {
+			refusal.Err = ErrDKIMStopped
+		}
+		return &refusal
+	}
+	switch res.Verdict() {
+	case Reject:
+		refusal := *ErrRejected
+		if errors.Is(res.DMARC.Err, ErrUnusableFrom) && res.DMARC.Policy != dmarc.PolicyReject {
+			refusal = *ErrFromRefused
+		}
+		refusal.Err = res.DMARC.Err
+		return &refusal
+	case Defer:
+		refusal := *ErrDeferred
+		refusal.Err = res.DMARC.Err
+		return &refusal
+	case Quarantine:
+		env.Quarantine = true
+	}
+	return nil
 }
 
 // log writes one record with the results of a message.

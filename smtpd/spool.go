@@ -37,6 +37,13 @@ var ErrSpoolClosed = errors.New("smtpd: spool closed")
 // after reading has begun. The zero value is an empty Spool with the
 // defaults below. Do not copy a Spool once it has been written to: its
 // memory goes back to a shared pool at Close.
+//
+// A middleware that spools the message shares it with the handlers after
+// it by handing next Reader(), or MultiReaderAt of a new header field and
+// a section of the Spool: next (and any handler it calls) then reads the
+// message again with Reread, without a second copy and with no more
+// memory than the Spool holds. The middleware closes the Spool only once
+// next has returned.
 type Spool struct {
 	// MemoryLimit is the number of bytes kept in memory before the message
 	// moves to a file. Zero means DefaultSpoolMemory; a negative value

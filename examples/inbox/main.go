@@ -93,10 +93,11 @@
 // message from an unpublished domain is not refused. It is still annotated:
 // Authentication-Results says "none" (no check was made) and any
 // Authentication-Results field that claims this server's name is removed
-// first, as for every message. -check-local runs the checks for loopback
-// clients too; tests and benchmarks use it, and so must a setup in which
-// something on this machine (a proxy, a tunnel) forwards connections from
-// outside, since their mail would look local.
+// first, as for every message: inbox lists the loopback networks in
+// auth.Checker.Trusted, which does all of this. -check-local runs the checks
+// for loopback clients too; tests and benchmarks use it, and so must a setup
+// in which something on this machine (a proxy, a tunnel) forwards
+// connections from outside, since their mail would look local.
 //
 // # DNS
 //
@@ -115,8 +116,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -125,14 +124,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/emersion/go-message/textproto"
 
 	"github.com/ownmx/ownmx/auth"
 	"github.com/ownmx/ownmx/dnsx"
@@ -154,6 +152,10 @@ const (
 	// empty.
 	spoolDir = ".spool"
 )
+
+// loopback is this machine's own networks, whose clients are trusted
+// unless -check-local (see "Clients on loopback" above).
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 // config is what the flags say.
 type config struct {
@@ -339,7 +341,9 @@ func newServer(cfg *config, log *slog.Logger) (*smtpd.Server, error) {
 		resolver = dnsx.NewCache(dnsx.FixedTTL(net.DefaultResolver, systemTTL), 0)
 	}
 	checker := &auth.Checker{Resolver: resolver, Logger: log, SpoolDir: spool}
-	trust := &localTrust{trustLoopback: !cfg.checkLocal, authservID: cfg.hostname, log: log}
+	if !cfg.checkLocal {
+		checker.Trusted = loopback
+	}
 
 	return &smtpd.Server{
 		Addr:                cfg.listen,
@@ -350,124 +354,9 @@ func newServer(cfg *config, log *slog.Logger) (*smtpd.Server, error) {
 		MaxConnectionsPerIP: cfg.maxPerIP,
 		FreeSpace:           boxes.FreeSpace,
 		FreeSpaceReserve:    cfg.freeReserve,
-		Mail:                trust.mail(checker.MailHandler(nil)),
+		Mail:                checker.MailHandler(nil),
 		Rcpt:                smtpd.AcceptDomains(cfg.domains...).Then(boxes),
-		Data:                smtpd.Chain(store.Handler(boxes), trust.middleware(checker.Middleware(cfg.hostname))),
+		Data:                smtpd.Chain(store.Handler(boxes), checker.Middleware(cfg.hostname)),
 		Logger:              log,
 	}, nil
 }
-
-// localTrust sends the mail of loopback clients past the SPF, DKIM and DMARC
-// checks (see the package comment), annotating it "none".
-type localTrust struct {
-	trustLoopback bool // false with -check-local
-	authservID    string
-	log           *slog.Logger
-}
-
-// trusted reports whether env's client is trusted, unchecked.
-func (t *localTrust) trusted(env *smtpd.Envelope) bool {
-	return t.trustLoopback && env.Conn != nil && env.Conn.RemoteAddr.Addr().Unmap().IsLoopback()
-}
-
-// mail runs checked, the SPF check at MAIL FROM, for untrusted clients only.
-func (t *localTrust) mail(checked smtpd.MailHandler) smtpd.MailHandler {
-	return smtpd.MailFunc(func(ctx context.Context, env *smtpd.Envelope) error {
-		if t.trusted(env) {
-			return nil
-		}
-		return checked.Mail(ctx, env)
-	})
-}
-
-// middleware runs checked, the auth middleware, for untrusted clients and
-// annotate for trusted ones.
-func (t *localTrust) middleware(checked smtpd.Middleware) smtpd.Middleware {
-	return func(next smtpd.DataHandler) smtpd.DataHandler {
-		withChecks := checked(next)
-		return smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
-			if !t.trusted(env) {
-				return withChecks.Data(ctx, env, r)
-			}
-			return t.annotate(ctx, env, r, next)
-		})
-	}
-}
-
-// annotate passes the message of a trusted client on to next with an
-// Authentication-Results field that says no check was made, after
-// removing those that claim our authserv-id (RFC 8601 §5). It reads the
-// header into memory, at most auth.DefaultMaxHeaderBytes of it, and streams
-// the body.
-func (t *localTrust) annotate(ctx context.Context, env *smtpd.Envelope, r io.Reader, next smtpd.DataHandler) error {
-	src := &errReader{r: r}
-	limited := &io.LimitedReader{R: src, N: auth.DefaultMaxHeaderBytes + 1}
-	br := bufio.NewReaderSize(limited, 4096)
-	h, err := textproto.ReadHeader(br)
-	switch {
-	case src.err != nil:
-		return src.err // the DATA reader's own reply, such as 552
-	case err != nil && limited.N <= 0:
-		refusal := *auth.ErrHeaderRefused
-		refusal.Err = fmt.Errorf("%w: more than %d bytes", auth.ErrHeaderTooLarge, auth.DefaultMaxHeaderBytes)
-		return &refusal
-	case err != nil:
-		refusal := *auth.ErrHeaderRefused
-		refusal.Err = fmt.Errorf("%w: %v", auth.ErrMalformedHeader, err)
-		return &refusal
-	}
-	fields := h.FieldsByKey("Authentication-Results")
-	for fields.Next() {
-		if strings.EqualFold(auth.AuthservID(fields.Value()), t.authservID) {
-			fields.Del()
-		}
-	}
-	h.AddRaw([]byte("Authentication-Results: " + t.authservID + "; none\r\n"))
-	var head bytes.Buffer
-	if err := textproto.WriteHeader(&head, h); err != nil {
-		return fmt.Errorf("writing the header of %s: %w", env.ID, err)
-	}
-	// A message that is all header, without the empty line that starts a
-	// body, stays so: WriteHeader's final empty line is dropped.
-	if _, err := br.Peek(1); err == io.EOF && limited.N > 0 && !bytes.HasSuffix(src.tail(), []byte("\r\n\r\n")) {
-		head.Truncate(head.Len() - len("\r\n"))
-	}
-	var conn string
-	if env.Conn != nil {
-		conn = env.Conn.ID
-	}
-	t.log.LogAttrs(ctx, slog.LevelInfo, "message not checked: local client",
-		slog.String("conn", conn),
-		slog.String("env", env.ID),
-		slog.String("from", env.From),
-		slog.String("verdict", string(auth.Deliver)),
-	)
-	// The body: what br holds, the rest of the header limit, then r.
-	return next.Data(ctx, env, io.MultiReader(&head, br, r))
-}
-
-// errReader remembers the error of the reader it wraps, other than io.EOF,
-// so that a refusal by the DATA reader is told apart from a bad header,
-// and the last bytes read.
-type errReader struct {
-	r    io.Reader
-	err  error
-	last [4]byte
-	n    int // bytes read, up to len(last)
-}
-
-func (e *errReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && err != io.EOF {
-		e.err = err
-	}
-	for _, c := range p[max(0, n-len(e.last)):n] {
-		copy(e.last[:], e.last[1:])
-		e.last[len(e.last)-1] = c
-		e.n = min(e.n+1, len(e.last))
-	}
-	return n, err
-}
-
-// tail returns the last bytes read, at most four.
-func (e *errReader) tail() []byte { return e.last[len(e.last)-e.n:] }
