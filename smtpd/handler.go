@@ -36,7 +36,10 @@ type RcptHandler interface {
 // first. Returning nil means the message is safely stored: the client is told
 // 250 and will forget it. r returns an error (an *Error such as
 // ErrMessageTooLarge) instead of io.EOF when the message is bad; a handler
-// that passes that error up commits nothing.
+// that passes that error up commits nothing. When a middleware before the
+// handler has spooled the message, r can be read again from its first
+// byte without another copy: Reread(r) reports whether it can and returns
+// a new reader.
 type DataHandler interface {
 	Data(ctx context.Context, env *Envelope, r io.Reader) error
 }
