@@ -2,6 +2,7 @@ package message
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"mime/quotedprintable"
@@ -22,11 +23,31 @@ func transferDecoder(r io.Reader, cte string) (io.Reader, error) {
 	case "", "7bit", "8bit", "binary":
 		return r, nil
 	case "quoted-printable":
-		return quotedprintable.NewReader(r), nil
+		return quotedprintable.NewReader(r), nil // its errors say "quotedprintable:"
 	case "base64":
-		return base64.NewDecoder(base64.StdEncoding, spaceToNewline{r}), nil
+		return base64Errors{base64.NewDecoder(base64.StdEncoding, spaceToNewline{r})}, nil
 	}
 	return r, fmt.Errorf("%w %q: content left encoded", ErrUnknownEncoding, quoteCut([]byte(cte)))
+}
+
+// base64Errors says that an error comes from the base64 decoder, and
+// what its unexpected end means.
+type base64Errors struct{ r io.Reader }
+
+// errUnfinishedBase64 is what the base64 decoder's io.ErrUnexpectedEOF
+// means when its input ended normally.
+var errUnfinishedBase64 = errors.New("data ends inside a group of 4 characters (RFC 2045 §6.8)")
+
+func (d base64Errors) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	switch {
+	case err == nil || err == io.EOF:
+	case err == io.ErrUnexpectedEOF:
+		err = fmt.Errorf("base64: %w", errUnfinishedBase64)
+	default:
+		err = fmt.Errorf("base64: %w", err)
+	}
+	return n, err
 }
 
 // spaceToNewline turns spaces and tabs into line feeds, which the base64

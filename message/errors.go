@@ -22,9 +22,9 @@ var (
 	// ErrUnknownEncoding: a Content-Transfer-Encoding other than those of
 	// RFC 2045 §6.1 (7bit, 8bit, binary, quoted-printable, base64).
 	ErrUnknownEncoding = errors.New("message: unknown transfer encoding")
-	// ErrTruncated: the message ends inside a multipart, before its
-	// closing boundary (RFC 2046 §5.1.1).
-	ErrTruncated = errors.New("message: ends before the closing boundary")
+	// ErrTruncated: a multipart ends before its closing boundary
+	// (RFC 2046 §5.1.1), most often because the message was cut short.
+	ErrTruncated = errors.New("message: a multipart ends before its closing boundary")
 )
 
 // maxProblems is how many problems a ParseError lists; the others are

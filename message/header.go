@@ -14,13 +14,14 @@ import (
 )
 
 // readHeader reads a header (RFC 5322 §2.2) from br up to and including
-// the empty line that ends it, keeping at most limit bytes of it (limit < 0:
-// no limit), each field counting extra headerFieldCost bytes when
+// the empty line that ends it, keeping at most limit bytes of it (limit <
+// 0: no limit), each field counting extra headerFieldCost bytes when
 // fieldCost is set. It returns the fields kept, in order, and the problems
-// met: malformed lines are left out (go-message's reader would stop at
-// the first one and read the rest of the header as body), and past the
-// limit the rest of the header is read and discarded, so the body is
-// still found. Memory stays within limit however long the lines are.
+// met. A malformed line is left out and the header goes on (go-message's
+// reader would stop there and read the rest of the header as body); a
+// field that does not fit in what is left of the limit is left out, read
+// and discarded, so that later fields and the body are still found.
+// Memory stays within limit however long the lines are.
 func readHeader(br *bufio.Reader, limit int, fieldCost bool) (h mail.Header, problems []error) {
 	budget := limit
 	if limit < 0 {
@@ -30,49 +31,59 @@ func readHeader(br *bufio.Reader, limit int, fieldCost bool) (h mail.Header, pro
 	if fieldCost {
 		cost = headerFieldCost
 	}
+	const (
+		none    = iota // no field yet
+		kept           // the current field is kept: its continuations too
+		dropped        // the current field is left out: its continuations too
+	)
 	var (
 		block     []byte // the fields kept, raw, one after another
 		starts    []int  // where each kept field starts in block
-		keeping   bool   // the current field is kept: its continuations are too
-		over      bool   // the limit was reached: skip to the end of the header
+		state     = none
 		lineNo    int
-		malformed int
-		firstBad  []byte
-		firstLine int
-		lr        lineReader
+		malformed struct {
+			n, line int
+			first   []byte
+		}
+		tooLong struct{ n, line int }
+		lr      lineReader
 	)
+	leftOut := func() {
+		tooLong.n++
+		if tooLong.n == 1 {
+			tooLong.line = lineNo
+		}
+		state = dropped
+	}
 	for {
 		// Past the limit, lines are still read to find the empty line.
-		line, long, err := lr.read(br, max(budget-len(block)-len(starts)*cost, 2))
-		if len(line) == 0 && !long {
+		left := budget - len(block) - len(starts)*cost
+		line, first, long, err := lr.read(br, max(left, 2))
+		if first < 0 {
 			break // the message ends inside the header, or just after it
 		}
 		if !long && isBlankLine(line) {
 			break
 		}
 		lineNo++
+		continuation := first == ' ' || first == '\t'
 		switch {
-		case over:
-		case long || len(block)+len(line)+(len(starts)+1)*cost > budget:
-			over = true
-			if keeping { // a field cut in two is left out whole
-				block, starts = block[:starts[len(starts)-1]], starts[:len(starts)-1]
+		case continuation && state == kept && !long && len(line) <= left:
+			block = append(block, line...)
+		case continuation && state == kept: // the field no longer fits
+			block, starts = block[:starts[len(starts)-1]], starts[:len(starts)-1]
+			leftOut()
+		case continuation && state == dropped:
+		case long || len(line)+cost > left:
+			leftOut()
+		case continuation || !validFieldLine(line):
+			malformed.n++
+			if malformed.n == 1 {
+				malformed.line, malformed.first = lineNo, append([]byte(nil), line...)
 			}
-			problems = append(problems, fmt.Errorf("%w (%d bytes): the fields from line %d on were left out", ErrHeaderTooLong, limit, lineNo))
-		case line[0] == ' ' || line[0] == '\t':
-			if keeping {
-				block = append(block, line...)
-			} else if len(starts) == 0 && malformed == 0 {
-				malformed, firstBad, firstLine = 1, append([]byte(nil), line...), lineNo
-			}
-		case !validFieldLine(line):
-			keeping = false
-			if malformed == 0 {
-				firstBad, firstLine = append([]byte(nil), line...), lineNo
-			}
-			malformed++
+			state = dropped
 		default:
-			keeping = true
+			state = kept
 			starts = append(starts, len(block))
 			block = append(block, line...)
 			if line[len(line)-1] != '\n' {
@@ -83,8 +94,11 @@ func readHeader(br *bufio.Reader, limit int, fieldCost bool) (h mail.Header, pro
 			break
 		}
 	}
-	if malformed > 0 {
-		problems = append(problems, fmt.Errorf("header: %d malformed lines left out, the first (line %d): %q", malformed, firstLine, quoteCut(firstBad)))
+	if tooLong.n > 0 {
+		problems = append(problems, fmt.Errorf("%w (%d bytes): %d fields left out, the first at line %d", ErrHeaderTooLong, limit, tooLong.n, tooLong.line))
+	}
+	if malformed.n > 0 {
+		problems = append(problems, fmt.Errorf("header: %d malformed lines left out, the first (line %d): %q", malformed.n, malformed.line, quoteCut(malformed.first)))
 	}
 	var th textproto.Header
 	// A textproto.Header keeps its fields last first: add them backwards.
@@ -101,13 +115,16 @@ func readHeader(br *bufio.Reader, limit int, fieldCost bool) (h mail.Header, pro
 // A lineReader reads lines from a bufio.Reader into one buffer it reuses.
 type lineReader struct{ buf []byte }
 
-// read returns the next line with its end of line. A line longer than
-// limit bytes is read to its end and discarded: read returns long = true
-// and no bytes of it.
-func (lr *lineReader) read(br *bufio.Reader, limit int) (line []byte, long bool, err error) {
-	lr.buf = lr.buf[:0]
+// read returns the next line with its end of line, and its first byte (-1
+// at the end of the input). A line longer than limit bytes is read to its
+// end and discarded: read returns long = true and no bytes of it.
+func (lr *lineReader) read(br *bufio.Reader, limit int) (line []byte, first int, long bool, err error) {
+	lr.buf, first = lr.buf[:0], -1
 	for {
 		chunk, err := br.ReadSlice('\n')
+		if first < 0 && len(chunk) > 0 {
+			first = int(chunk[0])
+		}
 		if !long {
 			if len(lr.buf)+len(chunk) > limit {
 				long, lr.buf = true, lr.buf[:0]
@@ -120,11 +137,11 @@ func (lr *lineReader) read(br *bufio.Reader, limit int) (line []byte, long bool,
 		}
 		if err == io.EOF {
 			err = nil
-			if len(lr.buf) == 0 && !long {
+			if first < 0 {
 				err = io.EOF
 			}
 		}
-		return lr.buf, long, err
+		return lr.buf, first, long, err
 	}
 }
 

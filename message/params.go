@@ -120,12 +120,15 @@ const maxFilename = 255
 // any directory path information"), no control or bidirectional
 // formatting characters (which can show "exe.pdf" for "fdp.exe"), not
 // "." or "..", at most 255 bytes with its extension kept.
-func cleanFilename(s string) string {
+//
+// valid is false when the name was not valid UTF-8.
+func cleanFilename(s string) (name string, valid bool) {
 	if strings.Contains(s, "=?") {
 		if d, err := wordDecoder.DecodeHeader(s); err == nil {
 			s = d
 		}
 	}
+	valid = utf8.ValidString(s)
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	if i := strings.LastIndexAny(s, `/\`); i >= 0 {
 		s = s[i+1:]
@@ -138,7 +141,7 @@ func cleanFilename(s string) string {
 	}, s)
 	s = strings.TrimSpace(s)
 	if s == "." || s == ".." {
-		return ""
+		return "", valid
 	}
 	if len(s) > maxFilename {
 		ext := path.Ext(s)
@@ -147,7 +150,7 @@ func cleanFilename(s string) string {
 		}
 		s = cutUTF8(s[:len(s)-len(ext)], maxFilename-len(ext)) + ext
 	}
-	return s
+	return s, valid
 }
 
 // isBidiControl reports the characters that reorder text (Unicode

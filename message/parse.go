@@ -59,6 +59,11 @@ type parser struct {
 // errLimit stops Parse at MaxParts; the problem is reported already.
 var errLimit = errors.New("message: limit reached")
 
+// maxBoundary is the longest boundary read, far above the 70 bytes of
+// RFC 2046 §5.1.1: a boundary line must fit in a multipart reader's
+// buffer.
+const maxBoundary = 1000
+
 // peekSize is how far a multipart reader reads ahead (the buffer size of
 // mime/multipart).
 const peekSize = 4096
@@ -189,15 +194,26 @@ func (p *parser) multipart(e *entity, body io.Reader) bool {
 		return false
 	}
 	boundary := e.params["boundary"]
-	if boundary == "" {
+	switch {
+	case boundary == "":
 		p.problem(e.section, fmt.Errorf("%s without a boundary (RFC 2046 §5.1.1): listed as an attachment", e.mediaType))
+		return false
+	case len(boundary) > maxBoundary:
+		p.problem(e.section, fmt.Errorf("%s with a boundary of %d bytes (RFC 2046 §5.1.1 allows 70): listed as an attachment", e.mediaType, len(boundary)))
 		return false
 	}
 	where := "the message"
 	if e.section != "" {
 		where = "part " + e.section
 	}
-	budget := &budgetReader{r: body, left: -1}
+	// The preamble is skipped here, whatever the length of its lines,
+	// which mime/multipart would refuse past 4 KiB.
+	br := bufio.NewReaderSize(body, peekSize)
+	if err := skipPreamble(br, boundary); err != nil && p.src.err == nil {
+		p.problem(e.section, fmt.Errorf("%s: reading the preamble: %w", e.mediaType, err))
+		return true
+	}
+	budget := &budgetReader{r: br, left: -1}
 	mr := multipart.NewReader(budget, boundary)
 	for n := 1; ; n++ {
 		child := strconv.Itoa(n)
@@ -209,24 +225,26 @@ func (p *parser) multipart(e *entity, body io.Reader) bool {
 		}
 		part, err := mr.NextRawPart()
 		budget.left = -1
+		ended := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 		switch {
 		case err == io.EOF:
 			return true
 		case err != nil && p.src.err != nil:
 			return true
 		case err != nil && budget.exceeded:
-			p.problem(child, fmt.Errorf("%w (%d bytes), or a preamble that long: this part and the rest of %s were not read", ErrHeaderTooLong, p.lim.header, where))
+			p.problem(child, fmt.Errorf("%w (%d bytes): this part and the rest of %s were not read", ErrHeaderTooLong, p.lim.header, where))
 			return true
-		case err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && n == 1:
+		case ended && n == 1:
 			p.problem(e.section, fmt.Errorf("%s: no part, boundary %q not found (RFC 2046 §5.1.1)", e.mediaType, boundary))
 			return true
-		case err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
+		case ended:
 			p.truncatedInput(e.section, fmt.Sprintf("%s ends without its closing boundary", where))
 			return true
 		case err != nil:
 			p.problem(child, fmt.Errorf("%v: this part and the rest of %s were not read", err, where))
 			return true
 		}
+		p.truncated = false // the input goes on: a later end is a new problem
 		p.parts++
 		if p.lim.parts >= 0 && p.parts > p.lim.parts {
 			p.problem(child, fmt.Errorf("%w (%d): this part and the rest of the message were not read", ErrTooManyParts, p.lim.parts))
@@ -282,9 +300,13 @@ func (p *parser) text(e *entity, r io.Reader, cte, what string) body {
 // attach lists e as an attachment and hands its content to the
 // Attachment func.
 func (p *parser) attach(e *entity, r io.Reader, cte, disposition, filename string) {
+	name, valid := cleanFilename(filename)
+	if !valid {
+		p.problem(e.section, fmt.Errorf("file name %q is not valid UTF-8: bytes replaced by U+FFFD", quoteCut([]byte(filename))))
+	}
 	a := &Attachment{
 		Part:        e.section,
-		Filename:    cleanFilename(filename),
+		Filename:    name,
 		ContentType: e.mediaType,
 		Disposition: dispositionOf(disposition, e),
 		ContentID:   p.contentID(e),
@@ -331,8 +353,9 @@ func (p *parser) readFailed(part string, containerErr, err error, what string) {
 	}
 }
 
-// truncatedInput reports, once, that the input ends inside a multipart:
-// every multipart around says so next.
+// truncatedInput reports that a multipart ends before its closing
+// boundary, once: when a part says so, the multiparts around it that end
+// with it do not.
 func (p *parser) truncatedInput(part, what string) {
 	if !p.truncated {
 		p.truncated = true
@@ -396,7 +419,36 @@ func forwardedName(br *bufio.Reader) string {
 	if subject == "" {
 		return ""
 	}
-	return cleanFilename(subject + ".eml")
+	name, _ := cleanFilename(subject + ".eml")
+	return name
+}
+
+// skipPreamble reads br up to the first line that starts with "--" and
+// the boundary (RFC 2046 §5.1.1), leaving that line unread.
+func skipPreamble(br *bufio.Reader, boundary string) error {
+	dash := "--" + boundary
+	for {
+		if b, err := br.Peek(len(dash)); string(b) == dash {
+			return nil
+		} else if err != nil {
+			if err == io.EOF {
+				return nil // mime/multipart says the boundary is missing
+			}
+			return err
+		}
+		for { // the rest of the line
+			_, err := br.ReadSlice('\n')
+			if err == nil {
+				break
+			}
+			if err != bufio.ErrBufferFull {
+				if err == io.EOF {
+					return nil
+				}
+				return err
+			}
+		}
+	}
 }
 
 // A sourceReader keeps the first error other than io.EOF of the reader
