@@ -27,7 +27,7 @@ func transferDecoder(r io.Reader, cte string) (io.Reader, error) {
 	case "base64":
 		return base64Errors{base64.NewDecoder(base64.StdEncoding, spaceToNewline{r})}, nil
 	}
-	return r, fmt.Errorf("%w %q: content left encoded", ErrUnknownEncoding, quoteCut([]byte(cte)))
+	return r, errorf(ErrUnknownEncoding, " %q: content left encoded", quoteCut([]byte(cte)))
 }
 
 // base64Errors says that an error comes from the base64 decoder, and
@@ -81,7 +81,7 @@ func charsetDecoder(r io.Reader, label string) (io.Reader, error) {
 	}
 	dec, err := charset.Reader(l, r)
 	if err != nil {
-		return r, fmt.Errorf("%w: %v; bytes not valid UTF-8 replaced", ErrUnknownCharset, err)
+		return r, errorf(ErrUnknownCharset, ": %v; bytes not valid UTF-8 replaced", err)
 	}
 	return dec, nil
 }

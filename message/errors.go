@@ -2,6 +2,7 @@ package message
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -26,6 +27,24 @@ var (
 	// (RFC 2046 §5.1.1), most often because the message was cut short.
 	ErrTruncated = errors.New("message: a multipart ends before its closing boundary")
 )
+
+// A kindError is a sentinel error with details. It reads without the
+// sentinel's "message: " prefix, which the ParseError around it has.
+type kindError struct {
+	kind   error
+	detail string
+}
+
+func (e *kindError) Error() string {
+	return strings.TrimPrefix(e.kind.Error(), "message: ") + e.detail
+}
+
+func (e *kindError) Unwrap() error { return e.kind }
+
+// errorf returns the sentinel error kind with details.
+func errorf(kind error, format string, args ...any) error {
+	return &kindError{kind, fmt.Sprintf(format, args...)}
+}
 
 // maxProblems is how many problems a ParseError lists; the others are
 // only counted, so a hostile message cannot grow the list without bound.

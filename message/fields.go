@@ -50,7 +50,7 @@ func (p *parser) headerText(key string) string {
 	}
 	s, err := wordDecoder.DecodeHeader(v)
 	if err != nil {
-		p.problem("", fmt.Errorf("header field %s: %w: %v; left encoded", key, ErrUnknownCharset, err))
+		p.problem("", fmt.Errorf("header field %s: %w", key, errorf(ErrUnknownCharset, ": %v; left encoded", err)))
 		s = v
 	}
 	return p.clean("", "header field "+key, s)

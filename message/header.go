@@ -95,7 +95,7 @@ func readHeader(br *bufio.Reader, limit int, fieldCost bool) (h mail.Header, pro
 		}
 	}
 	if tooLong.n > 0 {
-		problems = append(problems, fmt.Errorf("%w (%d bytes): %d fields left out, the first at line %d", ErrHeaderTooLong, limit, tooLong.n, tooLong.line))
+		problems = append(problems, errorf(ErrHeaderTooLong, " (%d bytes): %d fields left out, the first at line %d", limit, tooLong.n, tooLong.line))
 	}
 	if malformed.n > 0 {
 		problems = append(problems, fmt.Errorf("header: %d malformed lines left out, the first (line %d): %q", malformed.n, malformed.line, quoteCut(malformed.first)))

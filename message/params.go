@@ -88,7 +88,7 @@ func parseParams(v string) (value string, params map[string]string, problems []e
 		}
 		s, err := decodeCharset(cs, raw)
 		if err != nil {
-			problems = append(problems, fmt.Errorf("parameter %s: %w %q; bytes not valid UTF-8 replaced", name, ErrUnknownCharset, cs))
+			problems = append(problems, fmt.Errorf("parameter %s: %w", name, errorf(ErrUnknownCharset, " %q; bytes not valid UTF-8 replaced", cs)))
 		}
 		params[name] = s
 	}

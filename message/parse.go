@@ -190,7 +190,7 @@ func (p *parser) disposition(e *entity) (disposition, filename string) {
 // returns false, having read nothing, when it does not open it.
 func (p *parser) multipart(e *entity, body io.Reader) bool {
 	if p.lim.depth >= 0 && e.depth >= p.lim.depth {
-		p.problem(e.section, fmt.Errorf("%w (%d): %s not opened, listed as an attachment", ErrTooDeep, p.lim.depth, e.mediaType))
+		p.problem(e.section, errorf(ErrTooDeep, " (%d): %s not opened, listed as an attachment", p.lim.depth, e.mediaType))
 		return false
 	}
 	boundary := e.params["boundary"]
@@ -232,7 +232,7 @@ func (p *parser) multipart(e *entity, body io.Reader) bool {
 		case err != nil && p.src.err != nil:
 			return true
 		case err != nil && budget.exceeded:
-			p.problem(child, fmt.Errorf("%w (%d bytes): this part and the rest of %s were not read", ErrHeaderTooLong, p.lim.header, where))
+			p.problem(child, errorf(ErrHeaderTooLong, " (%d bytes): this part and the rest of %s were not read", p.lim.header, where))
 			return true
 		case ended && n == 1:
 			p.problem(e.section, fmt.Errorf("%s: no part, boundary %q not found (RFC 2046 §5.1.1)", e.mediaType, boundary))
@@ -247,7 +247,7 @@ func (p *parser) multipart(e *entity, body io.Reader) bool {
 		p.truncated = false // the input goes on: a later end is a new problem
 		p.parts++
 		if p.lim.parts >= 0 && p.parts > p.lim.parts {
-			p.problem(child, fmt.Errorf("%w (%d): this part and the rest of the message were not read", ErrTooManyParts, p.lim.parts))
+			p.problem(child, errorf(ErrTooManyParts, " (%d): this part and the rest of the message were not read", p.lim.parts))
 			p.stop = errLimit
 			return true
 		}
@@ -359,7 +359,7 @@ func (p *parser) readFailed(part string, containerErr, err error, what string) {
 func (p *parser) truncatedInput(part, what string) {
 	if !p.truncated {
 		p.truncated = true
-		p.problem(part, fmt.Errorf("%w: %s", ErrTruncated, what))
+		p.problem(part, errorf(ErrTruncated, ": %s", what))
 	}
 }
 
