@@ -13,20 +13,20 @@ func TestPlusTag(t *testing.T) {
 	for _, c := range []struct{ addr, base, tag string }{
 		{"me+shop@example.com", "me@example.com", "shop"},
 		{"me@example.com", "me@example.com", ""},
-		{"me+a+b@example.com", "me@example.com", "a+b"},            // the first "+"
-		{"me+@example.com", "me@example.com", ""},                  // an empty tag
-		{"+shop@example.com", "+shop@example.com", ""},             // no user: no tag
-		{"me+shop", "me", "shop"},                                  // no domain (postmaster-like)
-		{"me@sub+domain.example", "me@sub+domain.example", ""},     // "+" in the domain is not a tag
-		{`"me+shop"@example.com`, "me@example.com", "shop"},        // quoted, same mailbox (RFC 5321 §2.4)
-		{`"a b+tag"@example.com`, `"a b"@example.com`, "tag"},      // the user part quoted again
-		{`"a@b+tag"@example.com`, `"a@b"@example.com`, "tag"},      // "@" in a quoted local part
-		{`"a\"b+tag"@example.com`, `"a\"b"@example.com`, "tag"},    // quoted-pair
-		{`"ab"@example.com`, `"ab"@example.com`, ""},               // quoted, no tag: as it is
-		{`"+tag"@example.com`, `"+tag"@example.com`, ""},           // quoted, no user
-		{`"bad\"@example.com`, `"bad\"@example.com`, ""},           // lone backslash: as it is
+		{"me+a+b@example.com", "me@example.com", "a+b"},             // the first "+"
+		{"me+@example.com", "me@example.com", ""},                   // an empty tag
+		{"+shop@example.com", "+shop@example.com", ""},              // no user: no tag
+		{"me+shop", "me", "shop"},                                   // no domain (postmaster-like)
+		{"me@sub+domain.example", "me@sub+domain.example", ""},      // "+" in the domain is not a tag
+		{`"me+shop"@example.com`, "me@example.com", "shop"},         // quoted, same mailbox (RFC 5321 §2.4)
+		{`"a b+tag"@example.com`, `"a b"@example.com`, "tag"},       // the user part quoted again
+		{`"a@b+tag"@example.com`, `"a@b"@example.com`, "tag"},       // "@" in a quoted local part
+		{`"a\"b+tag"@example.com`, `"a\"b"@example.com`, "tag"},     // quoted-pair
+		{`"ab"@example.com`, `"ab"@example.com`, ""},                // quoted, no tag: as it is
+		{`"+tag"@example.com`, `"+tag"@example.com`, ""},            // quoted, no user
+		{`"bad\"@example.com`, `"bad\"@example.com`, ""},            // lone backslash: as it is
 		{"jörg+news@bücher.example", "jörg@bücher.example", "news"}, // RFC 6531
-		{"me+tag@a@b", "me@b", "tag@a"},                            // the last "@"
+		{"me+tag@a@b", "me@b", "tag@a"},                             // the last "@"
 		{"", "", ""},
 	} {
 		base, tag := message.PlusTag(c.addr)
