@@ -101,7 +101,7 @@ func TestAttachmentFuncContentError(t *testing.T) {
 					return wrap(err)
 				},
 			})
-			checkProblems(t, err, wantProblem{Part: "1", Text: "content cut after 3 bytes: base64: illegal base64 data at input byte 4"})
+			checkProblems(t, err, wantProblem{Part: "1", Text: "content cut after 3 bytes: base64: characters outside the alphabet"})
 			if m.Text != "the text" || len(m.Attachments) != 1 || m.Attachments[0].Size != 3 {
 				t.Errorf("text %q, attachments %+v: want Parse to go on", m.Text, m.Attachments)
 			}

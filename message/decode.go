@@ -34,9 +34,12 @@ func transferDecoder(r io.Reader, cte string) (io.Reader, error) {
 // what its unexpected end means.
 type base64Errors struct{ r io.Reader }
 
-// errUnfinishedBase64 is what the base64 decoder's io.ErrUnexpectedEOF
-// means when its input ended normally.
-var errUnfinishedBase64 = errors.New("data ends inside a group of 4 characters (RFC 2045 §6.8)")
+// The errors of the base64 decoder, said without its offsets, which count
+// from where the decoder's last read began, not from the part's start.
+var (
+	errBadBase64        = errors.New("characters outside the alphabet or after the padding (RFC 2045 §6.8)")
+	errUnfinishedBase64 = errors.New("data ends inside a group of 4 characters (RFC 2045 §6.8)")
+)
 
 func (d base64Errors) Read(p []byte) (int, error) {
 	n, err := d.r.Read(p)
@@ -44,6 +47,8 @@ func (d base64Errors) Read(p []byte) (int, error) {
 	case err == nil || err == io.EOF:
 	case err == io.ErrUnexpectedEOF:
 		err = fmt.Errorf("base64: %w", errUnfinishedBase64)
+	case errors.As(err, new(base64.CorruptInputError)):
+		err = fmt.Errorf("base64: %w", errBadBase64)
 	default:
 		err = fmt.Errorf("base64: %w", err)
 	}

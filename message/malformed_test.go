@@ -158,15 +158,15 @@ func TestEncodings(t *testing.T) {
 	}
 	runBroken(t, []brokenCase{
 		{name: "base64 illegal characters", msg: att("base64", "aGVs!!bG8="), text: "the text", attachments: octet("hel"),
-			problems: []wantProblem{{Part: "2", Text: "content cut after 3 bytes: base64: illegal base64 data at input byte 4"}}},
+			problems: []wantProblem{{Part: "2", Text: "content cut after 3 bytes: base64: characters outside the alphabet"}}},
 		{name: "base64 without padding", msg: att("base64", "aGVsbG8"), text: "the text", attachments: octet("hel"),
 			problems: []wantProblem{{Part: "2", Text: "base64: data ends inside a group of 4 characters"}}},
 		{name: "base64 followed by text", msg: att("base64", "aGVsbG8=\n\n-- \nlist footer"), text: "the text", attachments: octet("hello"),
-			problems: []wantProblem{{Part: "2", Text: "illegal base64 data"}}},
+			problems: []wantProblem{{Part: "2", Text: "content cut after 5 bytes: base64: characters outside the alphabet or after the padding"}}},
 		{name: "base64 indented", msg: att("base64", " aGVs\n\tbG8=\n"), text: "the text", attachments: octet("hello")},
 		{name: "base64 in upper case, with a comment", msg: att("BASE64 (x)", "aGVsbG8="), text: "the text", attachments: octet("hello")},
 		{name: "base64 text cut", msg: txt("base64", "aGVs!!bG8="), text: "hel",
-			problems: []wantProblem{{Part: "", Text: "text cut after 3 bytes: base64: illegal base64 data at input byte 4"}}},
+			problems: []wantProblem{{Part: "", Text: "text cut after 3 bytes: base64: characters outside the alphabet"}}},
 		{name: "quoted-printable bad escapes kept", msg: txt("quoted-printable", "a=ZZb =4"), text: "a=ZZb =4"},
 		{name: "quoted-printable control byte", msg: txt("quoted-printable", "ab\x01cd"), text: "ab",
 			problems: []wantProblem{{Part: "", Text: "text cut after 2 bytes: quotedprintable: invalid unescaped byte 0x01"}}},
