@@ -9,9 +9,9 @@ import (
 
 // A Message is what Parse read from a message: the header fields
 // applications use, decoded, the text and HTML bodies in UTF-8, and a
-// record of each attachment. Strings are valid UTF-8; a field that is
-// missing or could not be read is empty (and the error from Parse says
-// why, for the latter).
+// record of each attachment. The strings it extracts are valid UTF-8; a
+// field that is missing or could not be read is empty (and the error from
+// Parse says why, for the latter).
 type Message struct {
 	// Header holds the message's header as read, in order, for the fields
 	// this struct does not extract (List-Id, Auto-Submitted, the

@@ -36,12 +36,12 @@ type Options struct {
 	// (1 MiB).
 	MaxTextBytes int64
 
-	// MaxHeaderBytes bounds each header: the message's (where each field
-	// also counts 128 bytes for its keeping in memory) and each part's
-	// (to within the 4 KiB a multipart reader reads ahead). Fields beyond
-	// it are left out and reported with ErrHeaderTooLong; a part whose
-	// header is too long ends its multipart. Default
-	// DefaultMaxHeaderBytes (128 KiB).
+	// MaxHeaderBytes bounds each header: the message's, where each field
+	// also counts 128 bytes for its keeping in memory, and each part's,
+	// give or take the 8 KiB that multipart readers read ahead. Fields
+	// of the message's header beyond it are left out and reported with
+	// ErrHeaderTooLong; a part whose header is too long ends its
+	// multipart. Default DefaultMaxHeaderBytes (128 KiB).
 	MaxHeaderBytes int
 
 	// MaxParts bounds the number of parts, counted as IMAP numbers them

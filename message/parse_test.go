@@ -285,3 +285,40 @@ func equalAddresses(a, b []mail.Address) bool {
 	}
 	return true
 }
+
+// TestBodyChoice: the text and HTML bodies are the first text/plain and
+// text/html parts that are not attachments (RFC 2183 §2.2: disposition
+// attachment, or a file name), wherever attachments stand.
+func TestBodyChoice(t *testing.T) {
+	attachedText := "Content-Type: text/plain\nContent-Disposition: attachment\n\nattached text"
+	namedText := "Content-Type: text/plain; name=notes.txt\n\nnamed text"
+	inlineNamed := "Content-Type: text/plain\nContent-Disposition: inline; filename=notes.txt\n\ninline named text"
+	attachedHTML := "Content-Type: text/html\nContent-Disposition: attachment; filename=page.html\n\n<p>attached"
+	inlineText := "Content-Type: text/plain\nContent-Disposition: inline\n\ninline text"
+	html := "Content-Type: text/html\n\n<p>body"
+	for _, c := range []struct {
+		name        string
+		parts       []string
+		text, html  string
+		attachments []string // parts listed as attachments
+	}{
+		{"attached text first", []string{attachedText, textPart}, "the text", "", []string{"1"}},
+		{"named text first", []string{namedText, textPart}, "the text", "", []string{"1"}},
+		{"inline with a name first", []string{inlineNamed, textPart}, "the text", "", []string{"1"}},
+		{"attached HTML first", []string{attachedHTML, html}, "", "<p>body", []string{"1"}},
+		{"inline disposition is a body", []string{inlineText, textPart}, "inline text", "", []string{"2"}},
+		{"only attachments", []string{attachedText, attachedHTML}, "", "", []string{"1", "2"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := parse(t, wire(multipartMessage(c.parts...)), nil)
+			var parts []string
+			for _, a := range res.m.Attachments {
+				parts = append(parts, a.Part)
+			}
+			if res.m.Text != c.text || res.m.HTML != c.html || strings.Join(parts, " ") != strings.Join(c.attachments, " ") {
+				t.Errorf("text %q, HTML %q, attachments %v; want %q, %q, %v", res.m.Text, res.m.HTML, parts, c.text, c.html, c.attachments)
+			}
+			checkProblems(t, res.err)
+		})
+	}
+}
