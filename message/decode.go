@@ -1,6 +1,7 @@
 package message
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -61,9 +62,13 @@ type spaceToNewline struct{ r io.Reader }
 
 func (s spaceToNewline) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
-	for i, c := range p[:n] {
-		if c == ' ' || c == '\t' {
-			p[i] = '\n'
+	for _, c := range []byte{' ', '\t'} { // IndexByte: most lines have none
+		for b := p[:n]; ; {
+			i := bytes.IndexByte(b, c)
+			if i < 0 {
+				break
+			}
+			b[i], b = '\n', b[i+1:]
 		}
 	}
 	return n, err
@@ -149,6 +154,28 @@ func (c *countReader) Read(p []byte) (int, error) {
 		c.err = err
 	}
 	return n, err
+}
+
+// A fillReader fills each buffer it is given, as far as its reader goes.
+// Between nested multipart readers, it keeps the inner one from reading a
+// line at a time when the outer one returns a line at a time (as it does
+// for each line that starts like its boundary): one read of a buffer
+// through all the levels instead of one per line and level.
+type fillReader struct{ r io.Reader }
+
+func (f fillReader) Read(p []byte) (int, error) {
+	n := 0
+	for empty := 0; n < len(p) && empty < 100; {
+		m, err := f.r.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			empty++ // as bufio does, give up on a reader that returns nothing
+		}
+	}
+	return n, nil
 }
 
 // A budgetReader lets a multipart reader read at most left bytes while it

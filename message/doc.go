@@ -69,8 +69,10 @@
 // the Text and the HTML (MaxTextBytes each, 1 MiB by default), one header
 // (MaxHeaderBytes, 128 KiB), a few buffers of 4 to 32 KiB per level of
 // nesting, and a small record per attachment, whatever the size of the
-// message or of its attachments. Work is linear in the size of the
-// message. MaxParts (1000) and MaxDepth (16) bound the parts and the
+// message or of its attachments: TestMemoryBounded holds the live heap
+// under 4 MiB of growth on 25 MiB messages, real and hostile, and
+// BenchmarkParse shows the same allocations for 1 MiB and 25 MiB. Work is
+// linear in the size of the message. MaxParts (1000) and MaxDepth (16) bound the parts and the
 // nesting a hostile message can make. As everywhere in ownmx, zero means
 // the default and a negative value means no limit.
 //

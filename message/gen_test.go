@@ -5,6 +5,8 @@ import (
 	"io"
 	"runtime"
 	"strings"
+
+	"github.com/ownmx/ownmx/message"
 )
 
 // A big message made on the fly, so that its size does not count in the
@@ -127,16 +129,39 @@ func hostile(size int64) []bigMessage {
 						i, strings.Repeat("n", 400), i, strings.Repeat("i", 990))
 				}})
 		}},
-		{"deep nesting", size, func() io.Reader {
-			return io.MultiReader(str(bigHeader), &lines{n: n, line: func(i int64) string {
-				return fmt.Sprintf("Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i)
-			}})
-		}},
+		deepNesting(size, 1000),
 		{"preamble", size, func() io.Reader {
 			return io.MultiReader(str(bigHeader+"Content-Type: multipart/mixed; boundary=b\r\n\r\n"), &repeat{line: strings.Repeat("p", 78) + "\r\n", n: n},
 				str("--b\r\nContent-Type: text/plain\r\n\r\nthe text\r\n--b--\r\n"))
 		}},
 	}
+}
+
+// deepNesting is a message of about size bytes: multiparts nested depth
+// deep, then a base64 body.
+func deepNesting(size int64, depth int64) bigMessage {
+	return bigMessage{fmt.Sprintf("%d nested multiparts, %d MiB", depth, size/mib), size, func() io.Reader {
+		return io.MultiReader(str(bigHeader), &lines{n: depth, line: func(i int64) string {
+			return fmt.Sprintf("Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i)
+		}}, str("Content-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\n\r\n"), &repeat{line: base64Line, n: size / int64(len(base64Line))})
+	}}
+}
+
+// boundaryLines is a message of about size bytes that makes every
+// multipart reader in it return a line at a time: multiparts nested as
+// deep as the default limit, with boundaries "a", "aa", "aaa"..., then
+// lines that start as each of those boundaries does.
+func boundaryLines(size int64) bigMessage {
+	line := "--" + strings.Repeat("a", 20) + "\r\n"
+	return bigMessage{fmt.Sprintf("boundary-like lines in %d nested multiparts, %d MiB", message.DefaultMaxDepth, size/mib), size, func() io.Reader {
+		return io.MultiReader(str(bigHeader), &lines{n: message.DefaultMaxDepth, line: func(i int64) string {
+			b := strings.Repeat("a", int(i)+1)
+			return fmt.Sprintf("Content-Type: multipart/mixed; boundary=%s\r\n\r\n--%s\r\n", b, b)
+		}}, str("Content-Type: application/zip\r\n\r\n"), &repeat{line: line, n: size / int64(len(line))},
+			&lines{n: message.DefaultMaxDepth, line: func(i int64) string {
+				return "--" + strings.Repeat("a", message.DefaultMaxDepth-int(i)) + "--\r\n"
+			}})
+	}}
 }
 
 // sampler samples the live heap, after a collection, every step bytes

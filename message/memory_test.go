@@ -16,7 +16,7 @@ const maxGrowth = 4 * mib
 // TestMemoryBounded parses 25 MiB messages (smtpd's default
 // MaxMessageBytes) shaped as real mail with many attachments or one big
 // one, and shaped to make a parser hold them, with an Attachment func
-// that reads every content: the live heap, sampled every 256 KiB of
+// that reads every content: the live heap, sampled every MiB of
 // input, never grows by more than maxGrowth.
 func TestMemoryBounded(t *testing.T) {
 	const size = 25 * mib
@@ -31,7 +31,7 @@ func TestMemoryBounded(t *testing.T) {
 			}}
 			src := msg.new()
 			base := liveHeap()
-			s := newSampler(src, 256<<10)
+			s := newSampler(src, mib)
 			m, err := message.ParseWithOptions(s, opts)
 			s.sample()
 			growth := int64(s.peak) - int64(base)

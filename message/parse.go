@@ -208,7 +208,7 @@ func (p *parser) multipart(e *entity, body io.Reader) bool {
 	}
 	// The preamble is skipped here, whatever the length of its lines,
 	// which mime/multipart would refuse past 4 KiB.
-	br := bufio.NewReaderSize(body, peekSize)
+	br := bufio.NewReaderSize(fillReader{body}, peekSize)
 	if err := skipPreamble(br, boundary); err != nil && p.src.err == nil {
 		p.problem(e.section, fmt.Errorf("%s: reading the preamble: %w", e.mediaType, err))
 		return true
