@@ -17,6 +17,8 @@
 //     dnsx/dnstest serves DNS on loopback for tests.
 //   - store is where mail lands: Maildir, written so that a 250 reply
 //     means the message is on disk.
+//   - message turns a received message into what applications use:
+//     addresses, subject, text and HTML in UTF-8, attachments streamed.
 //   - examples holds programs to start from: examples/hello logs each
 //     stage of a session; examples/inbox is a working inbox for a domain.
 //
@@ -39,5 +41,8 @@
 // Authentication-Results header, refuses (550) or defers (451) when the
 // sender domain's policy says so, and otherwise hands the message to the
 // Maildir of each recipient (to its Junk folder under p=quarantine); the
-// client hears 250 only once every copy is on disk.
+// client hears 250 only once every copy is on disk. A handler of your own
+// after the middleware finds the verdict with auth.ResultsFrom, reads the
+// message again without a copy with smtpd.Reread and parses it with
+// message.Parse (see the examples).
 package ownmx
