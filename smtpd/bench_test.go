@@ -68,34 +68,42 @@ func BenchmarkPipelined(b *testing.B) {
 
 // runPipelined sends b.N pipelined transactions over 10 connections.
 func runPipelined(b *testing.B, addr, msg string, writes *atomic.Int64) {
-	const sessions = 10
 	group := "MAIL FROM:<alice@example.org>\r\n"
 	for i := range 5 {
 		group += fmt.Sprintf("RCPT TO:<bob%d@example.com>\r\n", i)
 	}
 	group += "DATA\r\n"
 	text := msg + ".\r\n"
-	b.SetBytes(int64(len(msg)))
+	var start int64
+	runSessions(b, len(msg), func() { start = writes.Load() }, func(n int) error {
+		return pipelineOn(addr, group, text, n)
+	})
+	b.ReportMetric(float64(writes.Load()-start)/float64(b.N), "writes/txn")
+}
+
+// runSessions shares b.N messages of size bytes among 10 sessions run at
+// once, each send(n) sending n of them, and reports msgs/s. started runs
+// once the timer has started.
+func runSessions(b *testing.B, size int, started func(), send func(n int) error) {
+	const sessions = 10
+	b.SetBytes(int64(size))
 	b.ResetTimer()
-	start := writes.Load()
+	started()
 	var wg sync.WaitGroup
 	for i := range sessions {
 		n := b.N / sessions
 		if i < b.N%sessions {
 			n++
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := pipelineOn(addr, group, text, n); err != nil {
+		wg.Go(func() {
+			if err := send(n); err != nil {
 				b.Error(err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-	b.ReportMetric(float64(writes.Load()-start)/float64(b.N), "writes/txn")
 }
 
 // pipelineOn sends n pipelined transactions on one connection: the group,
@@ -227,33 +235,18 @@ func startGoSMTP(b *testing.B) string {
 // session's messages on one connection when perConn is 0, else perConn
 // messages on each connection before the next.
 func runLoad(b *testing.B, addr, msg string, perConn int) {
-	const sessions = 10
-	b.SetBytes(int64(len(msg)))
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	for i := range sessions {
-		n := b.N / sessions
-		if i < b.N%sessions {
-			n++
+	runSessions(b, len(msg), func() {}, func(n int) error {
+		per := perConn
+		if per <= 0 {
+			per = max(n, 1)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			per := perConn
-			if per <= 0 {
-				per = max(n, 1)
+		for sent := 0; sent < n; sent += per {
+			if err := sendOn(addr, msg, min(per, n-sent)); err != nil {
+				return err
 			}
-			for sent := 0; sent < n; sent += per {
-				if err := sendOn(addr, msg, min(per, n-sent)); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		}
+		return nil
+	})
 }
 
 // sendOn opens a connection to addr, sends msg n times on it and quits.
