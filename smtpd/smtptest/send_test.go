@@ -3,15 +3,9 @@ package smtptest_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/netip"
 	"slices"
@@ -69,11 +63,12 @@ func TestSendOptions(t *testing.T) {
 			mode = append(mode, smtptest.Pipelining())
 		}
 		t.Run(name, func(t *testing.T) {
-			addr, got := recorder(t, selfSigned(t))
+			server, client := smtptest.TLSConfigs(t, "mx.example.com")
+			addr, got := recorder(t, server)
 			opts := append(slices.Clone(mode),
 				smtptest.Helo("mta.sender.example"),
 				smtptest.LocalAddr(netip.MustParseAddr("127.0.0.2")),
-				smtptest.StartTLS(&tls.Config{InsecureSkipVerify: true}))
+				smtptest.StartTLS(client))
 			msg := "Subject: opts\n\n.leading dot\nbody\n"
 			if err := smtptest.Send(addr, "alice@example.org", []string{"bob@example.com"}, msg, opts...); err != nil {
 				t.Fatal(err)
@@ -158,25 +153,4 @@ func TestPipeliningPipelines(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Send = %v", err)
 	}
-}
-
-// selfSigned returns a server TLS config with a certificate made here.
-func selfSigned(t *testing.T) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "mx.example.com"},
-		DNSNames:     []string{"mx.example.com"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }
