@@ -244,18 +244,22 @@ func (c *Checker) judge(ctx context.Context, env *smtpd.Envelope, res *Results) 
 	return nil
 }
 
+// connID is the ID of the connection env came on, for the log.
+func connID(env *smtpd.Envelope) string {
+	if env.Conn == nil {
+		return ""
+	}
+	return env.Conn.ID
+}
+
 // log writes one record with the results of a message.
 func (c *Checker) log(ctx context.Context, env *smtpd.Envelope, res *Results) {
 	dkim := make([]string, len(res.DKIM))
 	for i, d := range res.DKIM {
 		dkim[i] = string(d.Result) + " " + d.Domain
 	}
-	conn := ""
-	if env.Conn != nil {
-		conn = env.Conn.ID
-	}
 	c.logger().LogAttrs(ctx, slog.LevelInfo, "message authenticated",
-		slog.String("conn", conn),
+		slog.String("conn", connID(env)),
 		slog.String("env", env.ID),
 		slog.String("from", env.From),
 		slog.String("spf", string(res.SPF.Result)),

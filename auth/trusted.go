@@ -56,12 +56,8 @@ func trustedResults(env *smtpd.Envelope) *Results {
 
 // logTrusted writes the one record of a message from a trusted client.
 func (c *Checker) logTrusted(ctx context.Context, env *smtpd.Envelope) {
-	conn := ""
-	if env.Conn != nil {
-		conn = env.Conn.ID
-	}
 	c.logger().LogAttrs(ctx, slog.LevelInfo, "message not checked: local client",
-		slog.String("conn", conn),
+		slog.String("conn", connID(env)),
 		slog.String("env", env.ID),
 		slog.String("from", env.From),
 		slog.String("verdict", string(Deliver)),
