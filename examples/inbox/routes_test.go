@@ -1,0 +1,57 @@
+package main
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseRoutes(t *testing.T) {
+	const file = `# the application gets support@ and tagged orders
+support@example.com   webhook https://app.example.com/hooks/mail secret=whsec_b2xk secret=whsec_bmV3
+orders+*@example.com  webhook http://127.0.0.1:8080/orders raw sync timeout=10s
+
+*@example.com         maildir
+noreply@              drop
+`
+	got, err := parseRoutes(strings.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []routeLine{
+		{line: 2, pattern: "support@example.com", action: "webhook", url: "https://app.example.com/hooks/mail", secrets: []string{"whsec_b2xk", "whsec_bmV3"}},
+		{line: 3, pattern: "orders+*@example.com", action: "webhook", url: "http://127.0.0.1:8080/orders", raw: true, sync: true, timeout: 10 * time.Second},
+		{line: 5, pattern: "*@example.com", action: "maildir"},
+		{line: 6, pattern: "noreply@", action: "drop"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("parsed\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestParseRoutesErrors(t *testing.T) {
+	for _, tc := range []struct{ file, err string }{
+		{"", "1: no route"},
+		{"# only a comment\n", "1: no route"},
+		{"me@example.com\n", "1: route \"me@example.com\" has no action"},
+		{"me@example.com mailbox\n", "1: unknown action \"mailbox\""},
+		{"me@example.com maildir extra\n", "1: maildir takes no options"},
+		{"me@example.com drop raw\n", "1: drop takes no options"},
+		{"\nme@example.com webhook\n", "2: webhook needs a URL"},
+		{"me@example.com webhook ftp://x/\n", "1: webhook URL \"ftp://x/\""},
+		{"me@example.com webhook https:///path\n", "1: webhook URL"},
+		{"me@example.com webhook app.example.com/hook\n", "1: webhook URL"},
+		{"me@example.com webhook https://a/ secret=abc\n", "1: secret must start with whsec_"},
+		{"me@example.com webhook https://a/ secret\n", "1: unknown webhook option \"secret\""},
+		{"me@example.com webhook https://a/ raw=yes\n", "1: unknown webhook option \"raw=yes\""},
+		{"me@example.com webhook https://a/ timeout=soon\n", "1: timeout=soon"},
+		{"me@example.com webhook https://a/ timeout=-1s\n", "1: timeout=-1s"},
+		{"me@example.com webhook https://a/ retry\n", "1: unknown webhook option \"retry\""},
+	} {
+		_, err := parseRoutes(strings.NewReader(tc.file))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
+			t.Errorf("%q: error %v, want one starting %q", tc.file, err, tc.err)
+		}
+	}
+}
