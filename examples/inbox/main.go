@@ -83,6 +83,70 @@
 // (its declared SIZE, or -max-size) plus -free-space-reserve, or fewer than
 // a thousand free inodes.
 //
+// # Webhooks and routes
+//
+// -webhook URL hands every accepted message to an application as well: it
+// is committed once to a queue on disk (-queue, by default .queue under
+// -maildir), the client hears 250, and the queue POSTs it to URL as JSON
+// (envelope, authentication results, the parsed message; go doc
+// ./webhook has the schema), signed with -webhook-secret as the Standard
+// Webhooks spec says, retrying with backoff for up to -queue-lifetime
+// (five days) when the receiver fails; then the message goes to the dead
+// letters. The Maildir keeps its copy too, from the same queue; -maildir ""
+// keeps none. A crash loses nothing that was answered 250: each delivery
+// runs again after a restart until its receiver confirmed it, with the same
+// webhook-id, so a receiver that remembers the ids it has seen never acts
+// twice.
+//
+// -routes FILE says, per recipient, what happens instead. One route per
+// line:
+//
+//	PATTERN  ACTION  [OPTION...]
+//
+// PATTERN is one of package route's patterns: me@example.com, me@ (at
+// every -domain), orders+*@example.com or orders+*@ (tagged addresses),
+// *@example.com (the rest of a domain) or * (everything else). The most
+// specific pattern wins (go doc ./route has the order); a recipient that
+// no pattern matches is refused at RCPT TO with 550 5.1.1. Several lines
+// with one pattern give it several actions, each with its own retries.
+// ACTION is:
+//
+//	maildir              keep the message in the address's Maildir under -maildir
+//	                     (its Junk folder under a DMARC quarantine)
+//	webhook URL          POST the message to URL, signed, with retries
+//	drop                 accept the message and keep nothing
+//
+// A webhook takes options:
+//
+//	secret=whsec_...     a signing secret; repeat it to sign with several
+//	                     while receivers move to a new one. Default: -webhook-secret
+//	raw                  POST the message itself (message/rfc822), not JSON
+//	sync                 POST while the client waits and answer as the receiver
+//	                     does: 2xx 250, 4xx 550 5.7.1 (nothing kept), else 451
+//	timeout=DURATION     how long one POST may take
+//
+// Blank lines and lines starting with # are ignored. For example:
+//
+//	# support@ and orders+...@ go to the application, the rest of
+//	# example.com to Maildirs, and mail to noreply@ nowhere.
+//	support@example.com   webhook https://app.example.com/hooks/mail
+//	orders+*@example.com  webhook https://app.example.com/hooks/orders raw
+//	*@example.com         maildir
+//	noreply@              drop
+//
+// The file holds secrets: keep it readable by the inbox's user only.
+//
+// # The queue
+//
+// inbox queue lists and changes the queue of a running or stopped inbox,
+// as Postfix's mailq, postqueue and postsuper do:
+//
+//	inbox queue [-queue DIR] list          messages waiting, with each delivery's state
+//	inbox queue [-queue DIR] dead          the dead letters, with the reason
+//	inbox queue [-queue DIR] retry ID|all  try the waiting deliveries now
+//	inbox queue [-queue DIR] replay ID     put a dead letter back in the queue
+//	inbox queue [-queue DIR] delete ID     remove a message, waiting or dead
+//
 // # Clients on loopback
 //
 // A client connecting from a loopback address (127.0.0.0/8, ::1) is this
