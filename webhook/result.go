@@ -150,11 +150,14 @@ func sanitise(b []byte, n int) string {
 			out.WriteByte(' ')
 		}
 		space = false
-		if out.Len()+utf8.RuneLen(r) > n {
-			out.WriteString("...")
-			break
-		}
 		out.WriteRune(r)
 	}
-	return out.String()
+	if out.Len() <= n {
+		return out.String()
+	}
+	cut := out.String()[:n-len("...")]
+	for !utf8.ValidString(cut) {
+		cut = cut[:len(cut)-1]
+	}
+	return cut + "..."
 }
