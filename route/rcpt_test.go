@@ -38,7 +38,7 @@ func TestRcptSMTP(t *testing.T) {
 		{"RCPT TO:<nobody@example.com>", "550 5.1.1"},
 		{"RCPT TO:<orders@example.com>", "550 5.1.1"},
 		{"RCPT TO:<sales@example.net>", "550 5.7.1"},
-		{"RCPT TO:<first@example.org>", "250 2.1.5"},  // the hour's new mailbox
+		{"RCPT TO:<first@example.org>", "250 2.1.5"},   // the hour's new mailbox
 		{"RCPT TO:<first+x@example.org>", "250 2.1.5"}, // the same mailbox
 		{"RCPT TO:<second@example.org>", "450 4.2.1"},  // past the bound
 		{"RCPT TO:<postmaster@example.org>", "250 2.1.5"},
