@@ -71,6 +71,7 @@
 //	mux.Handle("*@example.com", route.Store(boxes))
 //	mux.Handle("orders+*@example.com", route.Store(boxes), hook) // hook: a webhook.Endpoint
 //	mux.Handle("noreply@", route.Drop)
+//	mux.Handle("postmaster@", route.Store(boxes)) // AcceptDomains passes postmaster without asking
 //	q, err := queue.Open("/var/spool/ownmx", nil)
 //	...
 //	srv := &smtpd.Server{
@@ -87,4 +88,8 @@
 // its receiver's answer) decide the reply before the commit, and Drop
 // actions are not committed at all. The queue then runs each delivery with
 // mux.Run, which finds its action by name.
+//
+// smtpd.AcceptDomains accepts postmaster at its domains, and "<Postmaster>"
+// alone, without asking the Mux (RFC 5321 §4.5.1): give it a route
+// ("postmaster@" or "*"), or its messages are deferred with 451 at DATA.
 package route
