@@ -198,8 +198,11 @@ import (
 
 	"github.com/ownmx/ownmx/auth"
 	"github.com/ownmx/ownmx/dnsx"
+	"github.com/ownmx/ownmx/queue"
+	"github.com/ownmx/ownmx/route"
 	"github.com/ownmx/ownmx/smtpd"
 	"github.com/ownmx/ownmx/store"
+	"github.com/ownmx/ownmx/webhook"
 )
 
 const (
@@ -215,6 +218,8 @@ const (
 	// no name (they are unlinked as soon as they are made), so it stays
 	// empty.
 	spoolDir = ".spool"
+	// queueDir is the queue's directory inside -maildir, unless -queue.
+	queueDir = ".queue"
 )
 
 // loopback is this machine's own networks, whose clients are trusted
@@ -240,7 +245,19 @@ type config struct {
 	maxMailboxes  int
 	maxNewPerHour int
 	freeReserve   int64
+
+	webhook        string   // -webhook URL, "" for none
+	webhookSecrets []string // -webhook-secret, comma-separated
+	routes         string   // -routes FILE, "" for none
+	queueDir       string
+	lifetime       time.Duration
+	retryMin       time.Duration
+	retryMax       time.Duration
 }
+
+// queued reports whether mail goes through the queue: with a webhook or
+// routes; otherwise it goes straight to the Maildirs.
+func (cfg *config) queued() bool { return cfg.webhook != "" || cfg.routes != "" }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
@@ -248,6 +265,9 @@ func main() {
 
 // run is the program: it returns the exit status, 2 for a usage error.
 func run(args []string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "queue" {
+		return runQueueCommand(args[1:], os.Stdout, stderr)
+	}
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -257,10 +277,14 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.level}))
-	srv, err := newServer(cfg, log)
+	in, err := newInbox(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
+	}
+	srv := in.srv
+	if in.q != nil {
+		defer in.q.Close()
 	}
 	l, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -272,12 +296,27 @@ func run(args []string, stderr io.Writer) int {
 	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
+	// The queue runs its deliveries until the server has stopped, so that
+	// the messages of the last transactions start on their way too.
+	qctx, stopQueue := context.WithCancel(context.Background())
+	defer stopQueue()
+	queueDone := make(chan error, 1)
+	if in.q != nil {
+		go func() { queueDone <- in.q.Run(qctx, in.routes) }()
+		defer func() { stopQueue(); <-queueDone }()
+	}
 	log.Info("listening", "addr", l.Addr().String(), "domain", strings.Join(cfg.domains, ","),
-		"maildir", cfg.maildir, "hostname", srv.Hostname, "check_local", cfg.checkLocal)
+		"maildir", cfg.maildir, "queue", queueLog(cfg), "hostname", srv.Hostname, "check_local", cfg.checkLocal)
 
 	select {
 	case err := <-served:
 		log.Error("serve", "addr", cfg.listen, "err", err)
+		return 1
+	case err := <-queueDone:
+		queueDone <- err // for the deferred wait
+		log.Error("queue stopped", "queue", cfg.queueDir, "err", err)
+		srv.Close()
+		<-served
 		return 1
 	case <-ctx.Done():
 	}
@@ -294,6 +333,14 @@ func run(args []string, stderr io.Writer) int {
 	<-served
 	log.Info("stopped")
 	return 0
+}
+
+// queueLog is the queue's directory for the log, or "" without one.
+func queueLog(cfg *config) string {
+	if !cfg.queued() {
+		return ""
+	}
+	return cfg.queueDir
 }
 
 // parseFlags reads the command line.
@@ -316,6 +363,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.maxMailboxes, "max-mailboxes", store.DefaultMaxMailboxes, "most mailboxes a domain may have without -users; mail to a new address past it gets 450 4.2.1 (negative: no limit)")
 	fs.IntVar(&cfg.maxNewPerHour, "max-new-mailboxes-per-hour", store.DefaultMaxNewMailboxesPerHour, "most new mailboxes made in any hour without -users, all domains together; past it, 450 4.2.1 (negative: no limit)")
 	fs.Int64Var(&cfg.freeReserve, "free-space-reserve", smtpd.DefaultFreeSpaceReserve, "`bytes` the disk holding -maildir must keep free beyond a message, or MAIL gets 452 4.3.1 (0: none)")
+	fs.StringVar(&cfg.webhook, "webhook", "", "POST every accepted message to this `URL` as well, through the queue (see Webhooks and routes)")
+	secrets := fs.String("webhook-secret", "", "Standard Webhooks `secret` (whsec_...) that signs the POSTs; comma-separated to sign with several")
+	fs.StringVar(&cfg.routes, "routes", "", "routes `file`: per recipient pattern, maildir, webhook or drop (see Webhooks and routes)")
+	fs.StringVar(&cfg.queueDir, "queue", "", "queue `directory` of -webhook and -routes (default: .queue under -maildir, or ./queue without one)")
+	fs.DurationVar(&cfg.lifetime, "queue-lifetime", queue.DefaultLifetime, "how long a failing delivery is retried before it goes to the dead letters")
+	fs.DurationVar(&cfg.retryMin, "retry-min", queue.DefaultMinBackoff, "wait before the second try of a failed delivery; it doubles up to -retry-max")
+	fs.DurationVar(&cfg.retryMax, "retry-max", queue.DefaultMaxBackoff, "longest wait between two tries of a delivery")
 	fs.BoolVar(&cfg.checkLocal, "check-local", false, "check SPF, DKIM and DMARC for clients on loopback too (default: they are this machine, and trusted)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -328,6 +382,25 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-domain is required: the domains to receive mail for, such as -domain example.com")
 	}
 	cfg.users = splitList(*users)
+	cfg.webhookSecrets = splitList(*secrets)
+	if cfg.webhook != "" && cfg.routes != "" {
+		return nil, errors.New("-webhook and -routes do not go together: add a webhook line to the routes file")
+	}
+	if len(cfg.webhookSecrets) > 0 && !cfg.queued() {
+		return nil, errors.New("-webhook-secret needs -webhook or -routes")
+	}
+	if cfg.maildir == "" && !cfg.queued() {
+		return nil, errors.New(`-maildir "" keeps no mail: give -webhook or -routes`)
+	}
+	if cfg.queueDir == "" {
+		cfg.queueDir = "./queue"
+		if cfg.maildir != "" {
+			cfg.queueDir = filepath.Join(cfg.maildir, queueDir)
+		}
+	}
+	if cfg.lifetime <= 0 || cfg.retryMin <= 0 || cfg.retryMax < cfg.retryMin {
+		return nil, fmt.Errorf("-queue-lifetime %v, -retry-min %v, -retry-max %v: want positive durations, -retry-max at least -retry-min", cfg.lifetime, cfg.retryMin, cfg.retryMax)
+	}
 	if err := cfg.level.UnmarshalText([]byte(*level)); err != nil {
 		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", *level)
 	}
@@ -370,24 +443,44 @@ func splitList(s string) []string {
 	return list
 }
 
-// newServer composes the server that cfg describes.
-func newServer(cfg *config, log *slog.Logger) (*smtpd.Server, error) {
-	boxes := &store.Mailboxes{
-		Root:                   cfg.maildir,
-		Domains:                cfg.domains,
-		Users:                  cfg.users,
-		MaxMailboxes:           cfg.maxMailboxes,
-		MaxNewMailboxesPerHour: cfg.maxNewPerHour,
+// inbox is the program's parts: the SMTP server and, with -webhook or
+// -routes, the queue and the routes whose actions it runs.
+type inbox struct {
+	srv    *smtpd.Server
+	q      *queue.Queue // nil when mail goes straight to the Maildirs
+	routes *route.Mux
+}
+
+// newInbox composes the server that cfg describes.
+func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
+	var boxes *store.Mailboxes
+	if cfg.maildir != "" {
+		boxes = &store.Mailboxes{
+			Root:                   cfg.maildir,
+			Domains:                cfg.domains,
+			Users:                  cfg.users,
+			MaxMailboxes:           cfg.maxMailboxes,
+			MaxNewMailboxesPerHour: cfg.maxNewPerHour,
+		}
+		// Mailboxes checks its Domains and Users at first use: use it now, so
+		// that a bad -domain or -users stops the program before it listens.
+		if _, err := boxes.Mailbox("postmaster@" + cfg.domains[0]); err != nil {
+			return nil, fmt.Errorf("-domain %q, -users %q: %w", strings.Join(cfg.domains, ","), strings.Join(cfg.users, ","), err)
+		}
 	}
-	// Mailboxes checks its Domains and Users at first use: use it now, so
-	// that a bad -domain or -users stops the program before it listens.
-	if _, err := boxes.Mailbox("postmaster@" + cfg.domains[0]); err != nil {
-		return nil, fmt.Errorf("-domain %q, -users %q: %w", strings.Join(cfg.domains, ","), strings.Join(cfg.users, ","), err)
+	accept := smtpd.AcceptDomains(cfg.domains...)
+
+	// The spool and the free space are those of the disk the mail is kept
+	// on: the Maildirs', or the queue's without them.
+	home := cfg.maildir
+	if home == "" {
+		home = cfg.queueDir
 	}
-	spool := filepath.Join(cfg.maildir, spoolDir)
+	spool := filepath.Join(home, spoolDir)
 	if err := os.MkdirAll(spool, 0o700); err != nil {
-		return nil, fmt.Errorf("-maildir %q: %w", cfg.maildir, err)
+		return nil, fmt.Errorf("-maildir %q: %w", home, err)
 	}
+	disk := &store.Maildir{Dir: home}
 
 	var tlsConfig *tls.Config
 	if cfg.tlsCert != "" {
@@ -409,18 +502,107 @@ func newServer(cfg *config, log *slog.Logger) (*smtpd.Server, error) {
 		checker.Trusted = loopback
 	}
 
-	return &smtpd.Server{
+	in := &inbox{srv: &smtpd.Server{
 		Addr:                cfg.listen,
 		Hostname:            cfg.hostname,
 		TLSConfig:           tlsConfig,
 		MaxMessageBytes:     cfg.maxSize,
 		ReadTimeout:         cfg.idle,
 		MaxConnectionsPerIP: cfg.maxPerIP,
-		FreeSpace:           boxes.FreeSpace,
+		FreeSpace:           disk.FreeSpace,
 		FreeSpaceReserve:    cfg.freeReserve,
 		Mail:                checker.MailHandler(nil),
-		Rcpt:                smtpd.AcceptDomains(cfg.domains...).Then(boxes),
-		Data:                smtpd.Chain(store.Handler(boxes), checker.Middleware(cfg.hostname)),
 		Logger:              log,
-	}, nil
+	}}
+	if !cfg.queued() {
+		in.srv.Rcpt = accept.Then(boxes)
+		in.srv.Data = smtpd.Chain(store.Handler(boxes), checker.Middleware(cfg.hostname))
+		return in, nil
+	}
+
+	mux, err := newRoutes(cfg, boxes)
+	if err != nil {
+		return nil, err
+	}
+	q, err := queue.Open(cfg.queueDir, &queue.Options{
+		Lifetime:   cfg.lifetime,
+		MinBackoff: cfg.retryMin,
+		MaxBackoff: cfg.retryMax,
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("-queue %q: %w", cfg.queueDir, err)
+	}
+	in.q, in.routes = q, mux
+	in.srv.Rcpt = accept.Then(mux)
+	in.srv.Data = smtpd.Chain(mux.Handler(q), checker.Middleware(cfg.hostname))
+	return in, nil
+}
+
+// newRoutes makes the routes of -webhook or -routes.
+func newRoutes(cfg *config, boxes *store.Mailboxes) (*route.Mux, error) {
+	var lines []routeLine
+	if boxes != nil {
+		lines = append(lines, routeLine{pattern: "*", action: "maildir"})
+	}
+	lines = append(lines, routeLine{pattern: "*", action: "webhook", url: cfg.webhook})
+	if cfg.routes != "" {
+		var err error
+		if lines, err = readRoutesFile(cfg.routes); err != nil {
+			return nil, err
+		}
+	}
+	where := func(rl routeLine) string {
+		if cfg.routes == "" {
+			return "-webhook"
+		}
+		return fmt.Sprintf("-routes %s:%d", cfg.routes, rl.line)
+	}
+	actions := map[string][]route.Action{}
+	var order []string
+	for _, rl := range lines {
+		var a route.Action
+		switch rl.action {
+		case "maildir":
+			if boxes == nil {
+				return nil, fmt.Errorf(`%s: maildir with -maildir "": there are no Maildirs`, where(rl))
+			}
+			a = route.Store(boxes)
+		case "drop":
+			a = route.Drop
+		case "webhook":
+			e := &webhook.Endpoint{URL: rl.url, Secrets: rl.secrets, Timeout: rl.timeout}
+			if len(e.Secrets) == 0 {
+				e.Secrets = cfg.webhookSecrets
+			}
+			if rl.raw {
+				e.Format = webhook.RFC822
+			}
+			if err := e.Check(); err != nil {
+				return nil, fmt.Errorf("%s: %w", where(rl), err)
+			}
+			a = e
+			if rl.sync {
+				a = e.Sync()
+			}
+		}
+		if _, ok := actions[rl.pattern]; !ok {
+			order = append(order, rl.pattern)
+		}
+		actions[rl.pattern] = append(actions[rl.pattern], a)
+	}
+	mux := route.NewMux()
+	for _, p := range order {
+		if err := mux.Register(p, actions[p]...); err != nil {
+			return nil, fmt.Errorf("-routes %s: %w", cfg.routes, err)
+		}
+	}
+	// smtpd accepts postmaster at every domain without asking the routes
+	// (RFC 5321 §4.5.1): it must have one.
+	for _, d := range cfg.domains {
+		if _, _, ok := mux.Match("postmaster@" + d); !ok {
+			return nil, fmt.Errorf("-routes %s: no route for postmaster@%s, which must receive mail (RFC 5321 §4.5.1): add one, such as \"postmaster@ maildir\"", cfg.routes, d)
+		}
+	}
+	return mux, nil
 }

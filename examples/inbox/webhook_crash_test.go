@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// TestWebhookCrashSafety kills the inbox with SIGKILL, four times, while
+// clients send a burst of messages to a -webhook whose receiver is slow
+// and fails one POST in four; the inbox is started again on the same queue
+// each time. In the end every message answered 250 reaches the receiver,
+// whole and signed; a message POSTed more than once always carries the
+// same webhook-id; and the queue is empty, with nothing left in its tmp/.
+func TestWebhookCrashSafety(t *testing.T) {
+	const (
+		rounds    = 4
+		clients   = 4
+		perClient = 60 // a bound: the kill comes long before
+	)
+	var failures atomic.Int64
+	rcv := newReceiver(t, func(n int, p post) int {
+		time.Sleep(time.Duration(rand.IntN(5)) * time.Millisecond) // a slow receiver, not synchronisation
+		if n%4 == 0 {
+			failures.Add(1)
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	dir := t.TempDir()
+	q := filepath.Join(dir, "q")
+	args := []string{"-domain", "inbox.test", "-maildir", "", "-queue", q, "-webhook", rcv.url,
+		"-webhook-secret", testSecret, "-retry-min", "50ms", "-retry-max", "200ms", "-hostname", "mx.inbox.test"}
+	const from = "alice@good.example.org"
+
+	var mu sync.Mutex
+	sent := map[string]string{} // every message sent or begun, by id
+	acked := map[string]bool{}  // those answered 250
+
+	for round := range rounds + 1 {
+		if round == rounds {
+			// The last start drains the queue: every message answered 250
+			// arrives and is taken (2xx); then the queue empties, with a
+			// record for each delivery (-log-level debug).
+			s := start(t, append(args, "-log-level", "debug")...)
+			rcv.waitFor(60*time.Second, "every message answered 250", func(posts []post) bool {
+				got := map[string]bool{}
+				for _, p := range posts {
+					if p.status/100 == 2 {
+						got[messageIDOf(p.body)] = true
+					}
+				}
+				for id := range acked {
+					if !got[id] {
+						return false
+					}
+				}
+				return true
+			})
+			for {
+				out := queueCmd(t, q, "list")
+				if out == "0 messages\n" {
+					break
+				}
+				if !s.waitChange(20 * time.Second) {
+					t.Fatalf("the queue is not emptying:\n%s", out)
+				}
+			}
+			break
+		}
+		s := start(t, args...)
+
+		killAfter := int64(10 + 5*round)
+		var n atomic.Int64
+		var wg sync.WaitGroup
+		for c := range clients {
+			wg.Go(func() {
+				cl, err := smtp.Dial(s.addr)
+				if err != nil {
+					return // killed already
+				}
+				defer cl.Close()
+				cl.CommandTimeout, cl.SubmissionTimeout = 10*time.Second, 10*time.Second
+				if err := cl.Hello("client.test"); err != nil {
+					return
+				}
+				for i := range perClient {
+					id := fmt.Sprintf("burst-%d-%d-%03d", round, c, i)
+					msg := message(from, id, crashBody(id, i))
+					mu.Lock()
+					sent[id] = msg
+					mu.Unlock()
+					if err := send(cl, from, "bob@inbox.test", msg); err != nil {
+						return // the server is gone
+					}
+					mu.Lock()
+					acked[id] = true
+					mu.Unlock()
+					if n.Add(1) == killAfter {
+						s.cmd.Process.Kill() // SIGKILL, mid-burst
+					}
+				}
+			})
+		}
+		wg.Wait()
+		s.kill()
+		if got := n.Load(); got < killAfter {
+			t.Fatalf("round %d: burst ended after %d messages, before the kill at %d", round, got, killAfter)
+		}
+		t.Logf("round %d: killed after %d messages answered 250; %d POSTs so far", round, n.Load(), rcv.count())
+	}
+
+	// Every POST is a whole message that was sent, signed; a message
+	// POSTed twice has one webhook-id.
+	posts := rcv.waitFor(0, "", func([]post) bool { return true })
+	ids := map[string]string{}
+	dup := 0
+	for _, p := range posts {
+		pl := payloadOf(t, p)
+		id := messageIDOf(p.body)
+		msg, ok := sent[id]
+		if !ok {
+			t.Errorf("POST %s: message %q was never sent", p.id, id)
+			continue
+		}
+		if want := textOf(msg); pl.Data.Message.Text != want {
+			t.Errorf("POST %s (%s): text of %d bytes, want the %d sent", p.id, id, len(pl.Data.Message.Text), len(want))
+		}
+		if prev, ok := ids[id]; ok {
+			dup++
+			if prev != p.id {
+				t.Errorf("%s POSTed with webhook-id %s and %s", id, prev, p.id)
+			}
+		}
+		ids[id] = p.id
+	}
+	t.Logf("%d POSTs for %d messages (%d answered 250), %d answered 503, %d repeats of a delivered message",
+		len(posts), len(ids), len(acked), failures.Load(), dup-int(failures.Load()))
+
+	// Nothing is left half-written.
+	if out := queueCmd(t, q, "dead"); out != "0 messages\n" {
+		t.Errorf("dead letters:\n%s", out)
+	}
+	entries, err := os.ReadDir(filepath.Join(q, "tmp"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("queue tmp/ holds %s", e.Name())
+	}
+}
+
+// messageIDOf returns the id in the Message-ID of a webhook's JSON
+// payload.
+func messageIDOf(body []byte) string {
+	s := string(body)
+	i := strings.Index(s, `"message_id":"`)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(`"message_id":"`):]
+	s, _, _ = strings.Cut(s, `"`)
+	id, _, _ := strings.Cut(s, "@")
+	return id
+}
+
+// textOf returns the body of a message as the payload's text has it.
+func textOf(msg string) string {
+	_, body, _ := strings.Cut(msg, "\r\n\r\n")
+	return body
+}
