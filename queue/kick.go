@@ -56,10 +56,14 @@ func (q *Queue) readKicks() {
 	}
 	if all {
 		q.reloadAll()
-		return
+	} else {
+		for _, id := range ids {
+			q.reload(id)
+		}
 	}
-	for _, id := range ids {
-		q.reload(id)
+	q.wake()
+	if q.kicked != nil {
+		q.kicked()
 	}
 }
 

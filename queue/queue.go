@@ -96,11 +96,13 @@ type Queue struct {
 
 	// For tests: noSync skips every fsync; durable is called with an
 	// attempt's ID once its done record is on disk; jobDone after each
-	// job; pass after each look of Run at the schedule.
+	// job; pass after each look of Run at the schedule; kicked after
+	// the kicks of other processes were taken in.
 	noSync  bool
 	durable func(attemptID string)
 	jobDone func()
 	pass    func()
+	kicked  func()
 }
 
 // Open opens (creating it if needed) the queue in dir, finishing what a
@@ -168,6 +170,7 @@ func (q *Queue) Close() error {
 		return nil
 	}
 	q.closed = true
+	q.sched = schedule{}
 	return q.lock.Close()
 }
 
