@@ -1,0 +1,376 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// kickPoll is how often a running queue looks at its kick file, where the
+// operations of other processes list the messages they changed.
+const kickPoll = time.Second
+
+// Run runs the deliveries of the queued messages with r until ctx is
+// done, then cancels the tries in flight and returns nil once they have
+// returned. A cancelled try does not count: its delivery is tried again
+// (on the next Run) with the same Attempt.ID and Number.
+//
+// Run starts a message's due deliveries as soon as it is committed or due,
+// up to Options.Workers messages at once, and once a second takes in the
+// changes that other processes made through an Admin.
+func (q *Queue) Run(ctx context.Context, r Runner) error {
+	q.mu.Lock()
+	switch {
+	case q.closed:
+		q.mu.Unlock()
+		return ErrClosed
+	case q.active:
+		q.mu.Unlock()
+		return ErrRunning
+	}
+	q.active = true
+	q.mu.Unlock()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	var jobs sync.WaitGroup
+	defer func() {
+		cancel()
+		jobs.Wait()
+		q.mu.Lock()
+		q.active = false
+		q.mu.Unlock()
+	}()
+	poll := time.NewTicker(q.poll)
+	defer poll.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+
+	for {
+		q.mu.Lock()
+		now := q.now().UnixNano()
+		var wait time.Duration = -1
+		for q.opts.Workers < 0 || q.running < q.opts.Workers {
+			e, ok := q.sched.first()
+			if !ok {
+				break
+			}
+			if e.due > now {
+				wait = time.Duration(e.due - now)
+				break
+			}
+			q.sched.take(e)
+			q.running++
+			jobs.Go(func() { q.job(runCtx, r, e.id) })
+		}
+		q.mu.Unlock()
+		if q.pass != nil {
+			q.pass()
+		}
+
+		var timerC <-chan time.Time
+		if wait >= 0 {
+			timer.Reset(wait)
+			timerC = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-q.wakeC:
+		case <-timerC:
+		case <-poll.C:
+			q.readKicks()
+		}
+	}
+}
+
+// job runs the due deliveries of message id and schedules what is left.
+func (q *Queue) job(ctx context.Context, r Runner, id uint64) {
+	name := formatID(id)
+	f, err := openLocked(filepath.Join(q.queueSync.dir, name))
+	var next time.Time
+	gone := false
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		gone = true // deleted, or moved to the dead letters, by an operator
+	case err == errBusy:
+		next = q.now().Add(kickPoll) // an operator is changing it; a kick follows
+	case err != nil:
+		q.opts.Logger.Error("queue: opening a message", "id", name, "err", err)
+		next = q.now().Add(max(q.opts.MinBackoff, time.Second))
+	default:
+		next, gone, err = q.runMessage(ctx, r, f, name)
+		if err != nil {
+			q.opts.Logger.Error("queue: running a message", "id", name, "err", err)
+			next = q.now().Add(max(q.opts.MinBackoff, time.Second))
+		}
+	}
+	// The schedule changes before the lock goes, so that an operation
+	// waiting for the lock finds the message settled when it reloads it.
+	q.mu.Lock()
+	q.running--
+	if gone {
+		q.sched.remove(id)
+	} else {
+		q.sched.set(id, next.UnixNano())
+	}
+	q.mu.Unlock()
+	if f != nil {
+		f.Close()
+	}
+	q.wake()
+	if q.jobDone != nil {
+		q.jobDone()
+	}
+}
+
+// openLocked opens the message file at path and takes its lock without
+// waiting, failing with errBusy when another holds it and with an error
+// wrapping fs.ErrNotExist when the file is gone from path, also while the
+// lock was being taken.
+func openLocked(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := lock(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !samePath(f, path) {
+		f.Close()
+		return nil, &fs.PathError{Op: "lock", Path: path, Err: fs.ErrNotExist}
+	}
+	return f, nil
+}
+
+// samePath reports whether the open file f is still the file at path.
+func samePath(f *os.File, path string) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	pi, err := os.Stat(path)
+	return err == nil && os.SameFile(fi, pi)
+}
+
+// runMessage runs the due deliveries of the message in the locked file f,
+// records each result, and then finishes the message, moves it to the dead
+// letters, or returns when it is next due.
+func (q *Queue) runMessage(ctx context.Context, r Runner, f *os.File, name string) (next time.Time, gone bool, err error) {
+	h, off, size, err := readHeader(f)
+	if err != nil {
+		return next, false, err
+	}
+	st, err := loadState(q.queueSync.dir, name, h)
+	if err != nil {
+		return next, false, err
+	}
+	now := q.now()
+	var (
+		mu       sync.Mutex // guards st and failed
+		failed   error      // a state that could not be recorded
+		attempts sync.WaitGroup
+	)
+	for i, d := range st.Deliveries {
+		if d.State != Pending || d.Next.After(now) {
+			continue
+		}
+		a := &Attempt{Delivery: h.Deliveries[i], ID: attemptID(name, i), Number: d.Tries + 1}
+		m := &Message{ID: name, Envelope: h.Envelope, Body: io.NewSectionReader(f, off, size)}
+		attempts.Go(func() {
+			err := try(ctx, r, m, a)
+			if err != nil && ctx.Err() != nil {
+				return // cut off by Run's end: it does not count
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			d := &st.Deliveries[i]
+			durable := q.record(d, st.Since, err)
+			q.log(name, a, d, err)
+			var sync func(string) error
+			if durable {
+				sync = q.syncDir
+			}
+			if werr := writeState(q.root, queueDir, name, st, sync, q.noSync); werr != nil {
+				failed = werr
+				return
+			}
+			if d.State == Done && q.durable != nil {
+				q.durable(a.ID)
+			}
+		})
+	}
+	attempts.Wait()
+	if failed != nil {
+		return next, false, failed
+	}
+	if next, pending := st.due(); pending {
+		return next, false, nil
+	}
+	if st.anyDead() {
+		return next, true, q.toDead(name, h, st)
+	}
+	return next, true, q.finish(name)
+}
+
+// try runs one attempt, turning a panic into a failure.
+func try(ctx context.Context, r Runner, m *Message, a *Attempt) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("queue: the runner panicked: %v", p)
+		}
+	}()
+	return r.Run(ctx, m, a)
+}
+
+// record notes the result err of a try of d, whose message's lifetime
+// began at since, and reports whether it made d done or dead, a change
+// to flush before going on.
+func (q *Queue) record(d *deliveryState, since time.Time, err error) bool {
+	now := q.now()
+	d.Tries++
+	if err == nil {
+		d.State, d.Next, d.Error = Done, time.Time{}, ""
+		return true
+	}
+	d.Error = err.Error()
+	if IsPermanent(err) {
+		d.State, d.Next = Dead, time.Time{}
+		return true
+	}
+	d.Failures++
+	wait := q.backoff(d.Failures)
+	if after, ok := retryAfter(err); ok && after > wait {
+		wait = after
+	}
+	next := now.Add(wait)
+	if q.opts.Lifetime > 0 && next.After(since.Add(q.opts.Lifetime)) {
+		d.State, d.Next = Dead, time.Time{}
+		d.Error = fmt.Sprintf("gave up after %d tries, the lifetime of %v having passed: %v", d.Tries, q.opts.Lifetime, err)
+		return true
+	}
+	d.Next = next
+	return false
+}
+
+// backoff returns the wait after the n-th failure in a row: MinBackoff
+// doubled n-1 times, plus up to a quarter more at random (so that the
+// deliveries that failed together do not come back together), at most
+// MaxBackoff.
+func (q *Queue) backoff(n int) time.Duration {
+	d := q.opts.MinBackoff
+	for i := 1; i < n && d < q.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	if d > 0 {
+		d += rand.N(d/4 + 1)
+	}
+	return min(max(d, q.opts.MinBackoff), q.opts.MaxBackoff)
+}
+
+// log records a failed try or a dead delivery.
+func (q *Queue) log(name string, a *Attempt, d *deliveryState, err error) {
+	switch {
+	case d.State == Dead:
+		q.opts.Logger.Warn("queue: delivery is dead", "id", name, "attempt", a.ID, "action", a.Action, "tries", d.Tries, "reason", d.Error)
+	case err != nil:
+		q.opts.Logger.Info("queue: try failed", "id", name, "attempt", a.ID, "action", a.Action, "try", a.Number, "next", d.Next, "err", err)
+	}
+}
+
+// syncDir flushes queue/ or dead/, sharing the flush with others.
+func (q *Queue) syncDir(dir string) error {
+	if dir == deadDir {
+		return q.deadSync.sync()
+	}
+	return q.queueSync.sync()
+}
+
+// finish removes a message whose deliveries are all done: the message
+// first, so that a crash in between leaves a state file alone, which Open
+// removes, rather than a message without its done records.
+func (q *Queue) finish(name string) error {
+	if err := os.Remove(filepath.Join(q.queueSync.dir, name)); err != nil {
+		return err
+	}
+	return os.Remove(filepath.Join(q.queueSync.dir, name+stateExt))
+}
+
+// toDead moves a message whose deliveries are all done or dead to the dead
+// letters: its state file first, then the message, then flushes both
+// directories.
+func (q *Queue) toDead(name string, h *header, st *state) error {
+	for _, p := range []string{name + stateExt, name} {
+		if err := os.Rename(filepath.Join(q.queueSync.dir, p), filepath.Join(q.deadSync.dir, p)); err != nil {
+			return err
+		}
+	}
+	if !q.noSync {
+		if err := q.deadSync.sync(); err != nil {
+			return err
+		}
+		if err := q.queueSync.sync(); err != nil {
+			return err
+		}
+	}
+	var reasons []string
+	for i, d := range st.Deliveries {
+		if d.State == Dead {
+			reasons = append(reasons, fmt.Sprintf("%s (%s): %s", attemptID(name, i), h.Deliveries[i].Action, d.Error))
+		}
+	}
+	q.opts.Logger.Warn("queue: message moved to the dead letters", "id", name, "from", h.Envelope.From, "dead", reasons)
+	return nil
+}
+
+// reload brings the schedule's entry of message id in line with the disk,
+// after an operation changed the message. A running message is left
+// alone: its job reads the disk after the operation.
+func (q *Queue) reload(id uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if due, ok := q.sched.state(id); ok && due == dueRunning {
+		return
+	}
+	name := formatID(id)
+	if _, err := os.Stat(filepath.Join(q.queueSync.dir, name)); err != nil {
+		q.sched.remove(id)
+		return
+	}
+	q.sawID(id)
+	due := q.now().UnixNano()
+	if d, ok := q.dueOnDisk(id); ok {
+		due = d
+	}
+	q.sched.set(id, due)
+}
+
+// reloadAll brings the whole schedule in line with the disk.
+func (q *Queue) reloadAll() {
+	queued, _, err := scan(q.queueSync.dir)
+	if err != nil {
+		q.opts.Logger.Error("queue: rescanning", "err", err)
+		return
+	}
+	q.mu.Lock()
+	var gone []uint64
+	for _, e := range q.sched.byID {
+		if e.due != dueRemoved && !queued[e.id] {
+			gone = append(gone, e.id)
+		}
+	}
+	q.mu.Unlock()
+	for _, id := range gone {
+		q.reload(id)
+	}
+	for id := range queued {
+		q.reload(id)
+	}
+}

@@ -1,0 +1,12 @@
+//go:build !linux
+
+package queue
+
+import "os"
+
+// datasync flushes f.
+func datasync(f *os.File) error { return f.Sync() }
+
+// renameNoReplace renames from to to, failing with an error wrapping
+// fs.ErrExist rather than replacing a file there.
+func renameNoReplace(from, to string) error { return linkRename(from, to) }
