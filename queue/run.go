@@ -217,7 +217,11 @@ func (q *Queue) runMessage(ctx context.Context, r Runner, f *os.File, name strin
 	if st.anyDead() {
 		return next, true, q.toDead(name, h, st)
 	}
-	return next, true, q.finish(name)
+	if err := q.finish(name); err != nil {
+		return next, false, err
+	}
+	q.opts.Logger.Debug("queue: message done", "id", name)
+	return next, true, nil
 }
 
 // try runs one attempt, turning a panic into a failure.
@@ -275,9 +279,11 @@ func (q *Queue) backoff(n int) time.Duration {
 	return min(max(d, q.opts.MinBackoff), q.opts.MaxBackoff)
 }
 
-// log records a failed try or a dead delivery.
+// log records a try: done (at debug level), failed, or dead.
 func (q *Queue) log(name string, a *Attempt, d *deliveryState, err error) {
 	switch {
+	case d.State == Done:
+		q.opts.Logger.Debug("queue: delivered", "id", name, "attempt", a.ID, "action", a.Action, "try", a.Number)
 	case d.State == Dead:
 		q.opts.Logger.Warn("queue: delivery is dead", "id", name, "attempt", a.ID, "action", a.Action, "tries", d.Tries, "reason", d.Error)
 	case err != nil:

@@ -62,7 +62,7 @@
 //
 //	-listen 127.0.0.1:2525         address to listen on, host:port
 //	-domain LIST                   domains to receive mail for, comma-separated (required)
-//	-maildir ./mail                one Maildir per address, DIR/<domain>/<local>/
+//	-maildir ./mail                one Maildir per address, DIR/<domain>/<local>/ ("": none, with -webhook or -routes)
 //	-users LIST                    local parts that have a mailbox (default: every address)
 //	-hostname NAME                 name in the greeting and headers (default: the machine's host name)
 //	-dns HOST:PORT                 nameserver for every query (default: the system resolver)
@@ -73,6 +73,13 @@
 //	-max-mailboxes 1000            mailboxes a domain may have without -users (negative: no limit)
 //	-max-new-mailboxes-per-hour 100  new mailboxes in any hour without -users (negative: no limit)
 //	-free-space-reserve 67108864   bytes kept free on the mail's disk beyond a message (64 MiB; 0: none)
+//	-webhook URL                   POST every accepted message to URL too, through the queue
+//	-webhook-secret SECRET         Standard Webhooks secret(s) signing the POSTs, comma-separated
+//	-routes FILE                   per recipient pattern: maildir, webhook or drop (see below)
+//	-queue DIR                     the queue of -webhook and -routes (default: -maildir's .queue, or ./queue)
+//	-queue-lifetime 120h0m0s       how long a failing delivery is retried before it is a dead letter
+//	-retry-min 30s                 wait before the second try of a delivery; doubles from try to try
+//	-retry-max 1h0m0s              longest wait between two tries
 //	-tls-cert FILE                 certificate (PEM) for STARTTLS, with -tls-key (default: no STARTTLS)
 //	-tls-key FILE                  its private key (PEM)
 //	-log-level info                least important records logged: debug, info, warn or error

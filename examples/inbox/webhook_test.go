@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,14 +40,16 @@ type post struct {
 type receiver struct {
 	t      *testing.T
 	url    string
-	answer func(n int, p post) int
+	answer func(ctx context.Context, n int, p post) int
+
+	arrived atomic.Int64 // POSTs begun
 
 	mu      sync.Mutex
-	posts   []post
-	changed chan struct{} // closed and replaced at each POST
+	posts   []post        // POSTs answered
+	changed chan struct{} // closed and replaced at each answer
 }
 
-func newReceiver(t *testing.T, answer func(n int, p post) int) *receiver {
+func newReceiver(t *testing.T, answer func(ctx context.Context, n int, p post) int) *receiver {
 	t.Helper()
 	r := &receiver{t: t, answer: answer, changed: make(chan struct{})}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -55,10 +59,7 @@ func newReceiver(t *testing.T, answer func(n int, p post) int) *receiver {
 		}
 		p := post{id: req.Header.Get("webhook-id"), timestamp: req.Header.Get("webhook-timestamp"),
 			header: req.Header.Clone(), body: b, at: time.Now()}
-		r.mu.Lock()
-		n := len(r.posts) + 1
-		r.mu.Unlock()
-		p.status = r.answer(n, p)
+		p.status = r.answer(req.Context(), int(r.arrived.Add(1)), p)
 		r.mu.Lock()
 		r.posts = append(r.posts, p)
 		close(r.changed)
@@ -146,7 +147,7 @@ func queueCmd(t *testing.T, dir string, args ...string) string {
 // authentication results and the parsed message.
 func TestWebhook(t *testing.T) {
 	swaks := lookSwaks(t)
-	rcv := newReceiver(t, func(int, post) int { return http.StatusNoContent })
+	rcv := newReceiver(t, func(context.Context, int, post) int { return http.StatusNoContent })
 	dir := t.TempDir()
 	root := filepath.Join(dir, "mail")
 	s := start(t, "-domain", "example.com", "-maildir", root, "-hostname", "mx.example.com",
@@ -172,23 +173,25 @@ func TestWebhook(t *testing.T) {
 	if posts[0].id == "" || d.ID == "" {
 		t.Errorf("webhook-id %q, data.id %q: want both", posts[0].id, d.ID)
 	}
+	// Once delivered, to the Maildir too, nothing waits in the queue.
+	waitDelivered(t, s, posts[0].id)
 	if got := files(t, filepath.Join(root, "example.com", "me", "new")); len(got) != 1 {
 		t.Errorf("%d messages in the Maildir, want 1", len(got))
 	}
-	// Once delivered, nothing waits in the queue.
-	waitDelivered(t, s, posts[0].id)
 	if out := queueCmd(t, filepath.Join(root, queueDir), "list"); out != "0 messages\n" {
 		t.Errorf("inbox queue list after the delivery:\n%s", out)
 	}
 }
 
-// waitDelivered waits for the inbox's record that the delivery attempt
-// (a webhook-id) is done; the inbox must run with -log-level debug.
+// waitDelivered waits for the inbox's record that the message of the
+// delivery attempt (a webhook-id, "<message id>.<n>") has left the queue,
+// every delivery done; the inbox must run with -log-level debug.
 func waitDelivered(t *testing.T, s *server, attempt string) {
 	t.Helper()
-	re := regexp.MustCompile(`msg="queue: delivered" .*attempt=` + regexp.QuoteMeta(attempt) + `\b`)
+	id := attempt[:max(strings.LastIndexByte(attempt, '.'), 0)]
+	re := regexp.MustCompile(`msg="queue: message done" id=` + regexp.QuoteMeta(id) + `\b`)
 	if s.waitLog(re, 20*time.Second) == nil {
-		t.Fatalf("no record that %s was delivered", attempt)
+		t.Fatalf("no record that message %s left the queue", id)
 	}
 }
 
@@ -203,18 +206,16 @@ func TestWebhookRetries(t *testing.T) {
 		status int
 	}{{"503", http.StatusServiceUnavailable}, {"429", http.StatusTooManyRequests}, {"stall", 0}} {
 		t.Run(tc.name, func(t *testing.T) {
-			release := make(chan struct{})
-			rcv := newReceiver(t, func(n int, p post) int {
+			rcv := newReceiver(t, func(ctx context.Context, n int, p post) int {
 				if n > 2 {
 					return http.StatusOK
 				}
 				if tc.status == 0 {
-					<-release // past the route's timeout
+					<-ctx.Done() // stalled until the inbox gives up (timeout=300ms)
 					return http.StatusOK
 				}
 				return tc.status
 			})
-			t.Cleanup(func() { close(release) })
 			dir := t.TempDir()
 			routes := filepath.Join(dir, "routes")
 			write(t, routes, fmt.Sprintf("bob@ webhook %s timeout=300ms\npostmaster@ drop\n", rcv.url))
@@ -245,7 +246,7 @@ func TestWebhookRetries(t *testing.T) {
 	t.Run("410", func(t *testing.T) {
 		gone := true
 		var mu sync.Mutex
-		rcv := newReceiver(t, func(int, post) int {
+		rcv := newReceiver(t, func(context.Context, int, post) int {
 			mu.Lock()
 			defer mu.Unlock()
 			if gone {
@@ -292,5 +293,151 @@ func write(t *testing.T, name, content string) {
 	t.Helper()
 	if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRoutes runs an inbox with a routes file: each recipient's mail goes
+// where its most specific pattern says, an unknown recipient is refused
+// at RCPT TO, a sync webhook's answer is the SMTP reply, and a queued
+// webhook's receiver being down does not touch the reply.
+func TestRoutes(t *testing.T) {
+	dns := dnstest.NewServer(t, testZone())
+	var mu sync.Mutex
+	syncAnswer := http.StatusOK
+	syncRcv := newReceiver(t, func(context.Context, int, post) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return syncAnswer
+	})
+	down := newReceiver(t, func(context.Context, int, post) int { return http.StatusServiceUnavailable })
+	dir := t.TempDir()
+	root, q, routes := filepath.Join(dir, "mail"), filepath.Join(dir, "q"), filepath.Join(dir, "routes")
+	write(t, routes, fmt.Sprintf(`# a test of every action
+support@inbox.test     webhook %s sync
+orders+*@inbox.test    webhook %s
+noreply@               drop
+*@inbox.test           maildir
+`, syncRcv.url, down.url))
+	s := start(t, "-domain", "inbox.test", "-maildir", root, "-queue", q, "-routes", routes,
+		"-webhook-secret", testSecret, "-dns", dns.Addr, "-check-local", "-log-level", "debug")
+	c := dial(t, s.addr)
+	const from = "alice@good.example.org"
+
+	// A catch-all for the domain: any address is a Maildir.
+	if err := send(c, from, "carol@inbox.test", message(from, "to-carol", body)); err != nil {
+		t.Fatalf("carol: %v", err)
+	}
+	// Dropped: 250, and nothing kept anywhere.
+	if err := send(c, from, "noreply@inbox.test", message(from, "dropped", body)); err != nil {
+		t.Fatalf("noreply: %v", err)
+	}
+	// The queued webhook's receiver is down: the client still hears 250.
+	if err := send(c, from, "orders+42@inbox.test", message(from, "order-42", body)); err != nil {
+		t.Fatalf("orders+42: %v", err)
+	}
+	// The sync webhook answers: 2xx is 250; 4xx 550 5.7.1; 5xx 451 4.3.0.
+	for _, tc := range []struct {
+		status, code int
+		enhanced     string
+	}{{http.StatusOK, 250, ""}, {http.StatusUnprocessableEntity, 550, "5.7.1"}, {http.StatusBadGateway, 451, "4.3.0"}} {
+		mu.Lock()
+		syncAnswer = tc.status
+		mu.Unlock()
+		err := send(c, from, "support@inbox.test", message(from, fmt.Sprintf("support-%d", tc.status), body))
+		if tc.code == 250 {
+			if err != nil {
+				t.Errorf("support@ with the receiver answering %d: %v", tc.status, err)
+			}
+			continue
+		}
+		wantCode(t, fmt.Sprintf("support@ with the receiver answering %d", tc.status), err, tc.code, tc.enhanced)
+		c.Reset()
+	}
+	if n := syncRcv.count(); n != 3 {
+		t.Errorf("the sync receiver got %d POSTs, want 3", n)
+	}
+
+	// The Maildir delivery is queued: wait for carol's message to leave
+	// the queue.
+	if s.waitLog(regexp.MustCompile(`msg="queue: delivered" .*action=\*@inbox\.test#1`), 20*time.Second) == nil {
+		t.Fatal("carol's message was not delivered")
+	}
+	find(t, filepath.Join(root, "inbox.test", "carol", "new"), "to-carol@")
+	if got := anywhere(t, root, "dropped@"); len(got) != 0 {
+		t.Errorf("the dropped message was kept: %v", got)
+	}
+	if got := anywhere(t, root, "support-"); len(got) != 0 {
+		t.Errorf("a message for the sync webhook was kept in the Maildirs: %v", got)
+	}
+	// The order waits in the queue for its receiver, the only message there.
+	list := queueCmd(t, q, "list")
+	if !strings.Contains(list, "orders+42@inbox.test") || !strings.HasSuffix(list, "\n1 messages\n") {
+		t.Errorf("inbox queue list:\n%s", list)
+	}
+
+	// No pattern matches a recipient at another domain, and the domain
+	// check comes first; nor does anything match once the catch-all is
+	// gone: see TestRoutesUnknown.
+	err := c.Mail(from, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "a recipient at another domain", c.Rcpt("bob@elsewhere.test", nil), 550, "5.7.1")
+}
+
+// TestRoutesUnknown: a recipient that no route matches is refused at
+// RCPT TO with 550 5.1.1.
+func TestRoutesUnknown(t *testing.T) {
+	dir := t.TempDir()
+	routes := filepath.Join(dir, "routes")
+	write(t, routes, "bob@inbox.test maildir\npostmaster@ maildir\n")
+	s := start(t, "-domain", "inbox.test", "-maildir", filepath.Join(dir, "mail"), "-routes", routes)
+	c := dial(t, s.addr)
+	if err := c.Mail("alice@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "an address without a route", c.Rcpt("carol@inbox.test", nil), 550, "5.1.1")
+	if err := c.Rcpt("bob@inbox.test", nil); err != nil {
+		t.Errorf("bob@: %v", err)
+	}
+	if err := c.Rcpt("postmaster@inbox.test", nil); err != nil {
+		t.Errorf("postmaster@: %v", err)
+	}
+}
+
+// TestRoutesFileErrors: a routes file that cannot work stops the inbox
+// before it listens, with a message that names the file, the line and
+// what to do.
+func TestRoutesFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		file  string
+		extra []string
+		want  string
+	}{
+		{"bob@inbox.test maildir\n", nil, "no route for postmaster@inbox.test"},
+		{"* maildir\nbob@inbox.test maildirs\n", nil, "routes:2: unknown action"},
+		{"* webhook https://app.example/ secret=whsec_***\n", nil, "routes:1:"},
+		{"* maildir\n", []string{"-maildir", ""}, "maildir with -maildir"},
+		{"* maildir\n*@other.test drop\n", nil, ""}, // a pattern for a domain not received is harmless
+		{"* maildir\nme@@inbox.test drop\n", nil, "me@@inbox.test"},
+		{"* maildir\n* drop\n", nil, ""}, // two actions for one pattern
+	} {
+		routes := filepath.Join(dir, "routes")
+		write(t, routes, tc.file)
+		args := append([]string{"-domain", "inbox.test", "-maildir", filepath.Join(dir, "mail"), "-queue", filepath.Join(dir, "q"),
+			"-routes", routes, "-listen", "127.0.0.1:-1"}, tc.extra...)
+		var stderr bytes.Buffer
+		code := run(args, &stderr)
+		if tc.want == "" {
+			// Valid: it gets as far as listening, on a port that is not one.
+			if !strings.Contains(stderr.String(), "cannot listen") {
+				t.Errorf("%q: exit %d, %s; want it to reach listening", tc.file, code, stderr.String())
+			}
+			continue
+		}
+		if code != 1 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%q: exit %d, %s; want 1 and %q", tc.file, code, stderr.String(), tc.want)
+		}
 	}
 }
