@@ -77,17 +77,26 @@ func TestSyncShares(t *testing.T) {
 	s.fsync = func(string) error { started <- struct{}{}; <-release; return nil }
 	waiting := make(chan struct{}, 3)
 	s.waiting = func() { waiting <- struct{}{} }
+	recv := func(ch chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			close(release)
+			t.Fatalf("no committer %s within 10s", what)
+		}
+	}
 	early := s.ticket()
 	late := s.ticket()
 	errs := make(chan error, 5)
 	go func() { errs <- s.wait(late) }() // starts the fsync covering both
-	<-started
+	recv(started, "started an fsync")
 	go func() { errs <- s.wait(early) }() // shares it
-	<-waiting
+	recv(waiting, "waited for the running fsync")
 	for range 3 { // come after it began: share the next
 		after := s.ticket()
 		go func() { errs <- s.wait(after) }()
-		<-waiting
+		recv(waiting, "queued behind the running fsync")
 	}
 	close(release)
 	for range 5 {
