@@ -69,29 +69,43 @@ func TestAddFlushesQueueDir(t *testing.T) {
 }
 
 // A committer whose entry came before an fsync already running waits for
-// that one instead of starting its own (group commit); one whose entry
-// came after starts its own.
+// that one instead of starting its own; those whose entries came after
+// wait for it to end and then share one more (group commit).
 func TestSyncShares(t *testing.T) {
 	s := &dirSyncer{dir: t.TempDir()}
-	started, release := make(chan struct{}, 2), make(chan struct{})
+	started, release := make(chan struct{}, 3), make(chan struct{})
 	s.fsync = func(string) error { started <- struct{}{}; <-release; return nil }
+	waiting := make(chan struct{}, 3)
+	s.waiting = func() { waiting <- struct{}{} }
+	recv := func(ch chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			close(release)
+			t.Fatalf("no committer %s within 10s", what)
+		}
+	}
 	early := s.ticket()
 	late := s.ticket()
-	errs := make(chan error, 3)
+	errs := make(chan error, 5)
 	go func() { errs <- s.wait(late) }() // starts the fsync covering both
-	<-started
+	recv(started, "started an fsync")
 	go func() { errs <- s.wait(early) }() // shares it
-	after := s.ticket()
-	go func() { errs <- s.wait(after) }() // needs one of its own
-	<-started
+	recv(waiting, "waited for the running fsync")
+	for range 3 { // come after it began: share the next
+		after := s.ticket()
+		go func() { errs <- s.wait(after) }()
+		recv(waiting, "queued behind the running fsync")
+	}
 	close(release)
-	for range 3 {
+	for range 5 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
 	}
 	if s.fsyncs != 2 {
-		t.Errorf("%d fsyncs for 3 entries, 2 of which came before the first began; want 2", s.fsyncs)
+		t.Errorf("%d fsyncs for 5 entries, 2 of which came before the first began; want 2", s.fsyncs)
 	}
 }
 

@@ -136,7 +136,7 @@ func TestCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logf.Close()
+	t.Cleanup(func() { logf.Close() }) // after the Run that writes it stops
 	r := &logRunner{log: logf}
 	opts := crashOptions
 	qdir := filepath.Join(dir, "q")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -244,5 +245,33 @@ func TestRunnerPanic(t *testing.T) {
 	wait(t, 1)
 	if d := stateOf(t, q, id, 0); d.Tries != 1 || !strings.Contains(d.Error, "boom") {
 		t.Errorf("state after a panic: %+v", d)
+	}
+}
+
+// A done record is flushed (file and directory) before the queue counts
+// it as durable: an fsync of queue/ starts after the state file says done.
+func TestDoneRecordFlushed(t *testing.T) {
+	q := open(t, nil)
+	wait := settled(q)
+	var mu sync.Mutex
+	flushedDone := false
+	q.queueSync.fsync = func(dir string) error {
+		st, _ := readState(dir, names(t, dir)[0])
+		mu.Lock()
+		flushedDone = flushedDone || st != nil && st.Deliveries[0].State == Done
+		mu.Unlock()
+		return syncDir(dir)
+	}
+	durable := make(chan bool, 1)
+	q.durable = func(string) {
+		mu.Lock()
+		durable <- flushedDone
+		mu.Unlock()
+	}
+	run(t, q, RunnerFunc(func(ctx context.Context, m *Message, a *Attempt) error { return nil }))
+	add(t, q, "x", "a")
+	wait(t, 1)
+	if !<-durable {
+		t.Error("the done record was not flushed before the queue went on")
 	}
 }
