@@ -78,7 +78,7 @@ func TestDecide(t *testing.T) {
 			m := newMessage(testRaw)
 			m.ID = "" // not queued: the SMTP transaction's ID names it
 			start := time.Now()
-			err := e.Decide(t.Context(), m, []string{"bob@example.com"})
+			err := e.Sync().Decide(t.Context(), m, []string{"bob@example.com"})
 			if took := time.Since(start); took > e.Timeout+5*time.Second {
 				t.Errorf("Decide took %v with a Timeout of %v", took, e.Timeout)
 			}
@@ -127,7 +127,7 @@ func TestDecideWaitsWithinTimeout(t *testing.T) {
 	short := &Endpoint{URL: e2.URL, Client: e2.Client, MaxConcurrent: 1, Timeout: 200 * time.Millisecond}
 	short.slotsOnce.Do(func() {})
 	short.slots = e2.slots
-	err := short.Decide(t.Context(), newMessage(testRaw), nil)
+	err := short.Sync().Decide(t.Context(), newMessage(testRaw), nil)
 	var se *smtpd.Error
 	if !errors.As(err, &se) || se.Code != 451 || !strings.Contains(se.Err.Error(), "request slots") {
 		t.Errorf("Decide: %v, want 451 after waiting for a slot", err)

@@ -3,14 +3,14 @@
 // in Go the Verify to check them.
 //
 // An Endpoint is a queue.Runner: the queue calls Run for each delivery and
-// retries it with backoff until the receiver answers 2xx. Decide sends at
-// once instead, for an application that wants its receiver to choose the
-// SMTP reply:
+// retries it with backoff until the receiver answers 2xx. Its Sync form
+// sends at once instead, for an application that wants its receiver to
+// choose the SMTP reply:
 //
 //	e := &webhook.Endpoint{URL: "https://app.example/mail", Secrets: []string{secret}}
 //	if err := e.Check(); err != nil { ... }           // a malformed URL or secret
 //	q.Run(ctx, e)                                      // queued: retries, dead letters
-//	err := e.Decide(ctx, m, rcpt)                      // or at once: nil, 550 or 451
+//	err := e.Sync().Decide(ctx, m, rcpt)               // or at once: nil, 550 or 451
 //
 // # Signature
 //

@@ -48,7 +48,7 @@ const userAgent = "ownmx-webhook"
 
 // Endpoint POSTs messages to a URL, signed as Standard Webhooks has it. It
 // is a queue.Runner (Run) for delivery from a queue, with retries, and
-// answers an SMTP transaction at once with Decide. Its zero value with URL
+// answers an SMTP transaction at once with Sync's Decide. Its zero value with URL
 // set is ready to use; set Secrets to sign. An Endpoint must not be copied
 // after first use, and its fields must not change then.
 type Endpoint struct {
@@ -102,9 +102,31 @@ func (e *Endpoint) Run(ctx context.Context, m *queue.Message, a *queue.Attempt) 
 	return e.send(ctx, m, a.Rcpt, a.ID)
 }
 
+// Sync returns e in its synchronous form, for a route whose receiver
+// chooses the SMTP reply: a route.Mux asks its Decide while the client
+// waits, and does not queue the message for it. An Endpoint by itself is
+// queued: the client hears 250 once the message is committed, and the
+// queue retries the POST.
+//
+//	mux.Handle("orders+*@", hook)        // queued, retried
+//	mux.Handle("support@", hook.Sync())  // the receiver's answer is the reply
+func (e *Endpoint) Sync() Sync { return Sync{e} }
+
+// Sync is an Endpoint whose POST decides the SMTP reply (see Decide): a
+// route.Decider. Its Run is the Endpoint's.
+type Sync struct {
+	Endpoint *Endpoint
+}
+
+// Run POSTs m for the delivery a, as Endpoint.Run does.
+func (s Sync) Run(ctx context.Context, m *queue.Message, a *queue.Attempt) error {
+	return s.Endpoint.Run(ctx, m, a)
+}
+
 // Decide POSTs m at once for the recipients rcpt, for an application that
-// wants the receiver to choose the SMTP reply: call it from a Data handler
-// and return its error. The body is the same as Run's, webhook-id is m.ID
+// wants the receiver to choose the SMTP reply: a route.Mux calls it from
+// its Data handler, and so may a Data handler of your own, returning its
+// error. The body is the same as Run's, webhook-id is m.ID
 // (else m.Envelope.ID), and the whole call, waiting for a slot included,
 // is bounded by Timeout. It returns nil for a 2xx answer (the server
 // answers 250); an *smtpd.Error 550 5.7.1 when Run's error would be
@@ -113,7 +135,8 @@ func (e *Endpoint) Run(ctx context.Context, m *queue.Message, a *queue.Attempt) 
 // else (408, 429, 5xx, a timeout, a connection error), so that the client
 // tries again later. The cause is in the *smtpd.Error's Err, for the log;
 // the client hears nothing of the URL.
-func (e *Endpoint) Decide(ctx context.Context, m *queue.Message, rcpt []string) error {
+func (s Sync) Decide(ctx context.Context, m *queue.Message, rcpt []string) error {
+	e := s.Endpoint
 	if t := e.timeout(); t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
