@@ -93,18 +93,13 @@ func (r *receiver) waitFor(timeout time.Duration, what string, cond func([]post)
 	}
 }
 
-// waitChange waits, at most timeout, for the next line of the log, and
-// reports whether one came.
-func (s *server) waitChange(timeout time.Duration) bool {
+// logChanged returns a channel that is closed when the next line of the
+// log arrives: take it before looking at what the server did, so that a
+// line logged meanwhile is not missed.
+func (s *server) logChanged() <-chan struct{} {
 	s.mu.Lock()
-	changed := s.changed
-	s.mu.Unlock()
-	select {
-	case <-changed:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
+	defer s.mu.Unlock()
+	return s.changed
 }
 
 // count returns how many POSTs came so far.
