@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -137,22 +138,25 @@ func TestAddFailureLeavesNothing(t *testing.T) {
 		{"directory flush fails", context.Background(), strings.NewReader("x"), func(string) error { return errors.New("EIO") }},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			q := open(t, nil)
-			q.queueSync.fsync = c.fsync
-			_, err := q.Add(c.ctx, &Envelope{}, []Delivery{{Action: "a"}}, c.body)
-			if err == nil {
-				t.Fatal("Add succeeded")
-			}
-			for _, d := range []string{tmpDir, queueDir} {
-				if got := names(t, filepath.Join(q.root, d)); len(got) != 0 {
-					t.Errorf("%s/ holds %v after a failed Add", d, got)
+		for _, named := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/named=%v", c.name, named), func(t *testing.T) {
+				q := open(t, nil)
+				q.named = named
+				q.queueSync.fsync = c.fsync
+				_, err := q.Add(c.ctx, &Envelope{}, []Delivery{{Action: "a"}}, c.body)
+				if err == nil {
+					t.Fatal("Add succeeded")
 				}
-			}
-			if q.sched.len() != 0 {
-				t.Errorf("the schedule holds %d messages after a failed Add", q.sched.len())
-			}
-		})
+				for _, d := range []string{tmpDir, queueDir} {
+					if got := names(t, filepath.Join(q.root, d)); len(got) != 0 {
+						t.Errorf("%s/ holds %v after a failed Add", d, got)
+					}
+				}
+				if q.sched.len() != 0 {
+					t.Errorf("the schedule holds %d messages after a failed Add", q.sched.len())
+				}
+			})
+		}
 	}
 }
 
@@ -169,6 +173,8 @@ func TestIDsIncrease(t *testing.T) {
 	q.Close()
 	c.Add(-time.Hour)
 	q = openDir(t, dir, &Options{Now: c.Now})
+	ids = append(ids, add(t, q, "x", "a"))
+	q.named = true // the other way of committing
 	ids = append(ids, add(t, q, "x", "a"))
 	for i := 1; i < len(ids); i++ {
 		if ids[i] <= ids[i-1] {

@@ -98,7 +98,7 @@ func TestAdminOtherProcess(t *testing.T) {
 	run(t, q, r)
 	id := add(t, q, "x", "hook")
 	r.next(t)
-	r.results <- errors.New("503 busy")
+	r.reply(errors.New("503 busy"))
 	wait(t, 1)
 
 	list := operatorList(t, q.root, "list")
@@ -117,7 +117,7 @@ func TestAdminOtherProcess(t *testing.T) {
 	if c.attempt != id+".0" || c.number != 2 {
 		t.Errorf("retried try = %+v", c)
 	}
-	r.results <- Permanent(errors.New("410 gone"))
+	r.reply(Permanent(errors.New("410 gone")))
 	wait(t, 1)
 	dead := operatorList(t, q.root, "dead")
 	if len(dead) != 1 || dead[0].Deliveries[0].State != Dead || dead[0].Deliveries[0].Error != "410 gone" {
@@ -144,7 +144,7 @@ func TestAdminOtherProcess(t *testing.T) {
 		t.Fatalf("delete returned while the try ran: %s", out)
 	case <-time.After(300 * time.Millisecond): // a wait that must not end: no event to wait for
 	}
-	r.results <- errors.New("503 busy")
+	r.reply(errors.New("503 busy"))
 	if out := <-done; out != "ok null" {
 		t.Fatalf("delete: %s", out)
 	}
@@ -181,7 +181,7 @@ func TestAdminInProcess(t *testing.T) {
 	id1, id2 := add(t, q, "1", "a"), add(t, q, "2", "a")
 	for range 2 {
 		r.next(t)
-		r.results <- errors.New("e")
+		r.reply(errors.New("e"))
 	}
 	wait(t, 2)
 	if err := a.Retry(ctx, id1); err != nil {
@@ -190,7 +190,7 @@ func TestAdminInProcess(t *testing.T) {
 	if c := r.next(t); c.id != id1 || c.number != 2 {
 		t.Errorf("after Retry: %+v", c)
 	}
-	r.results <- errors.New("e")
+	r.reply(errors.New("e"))
 	wait(t, 1)
 	if err := a.RetryAll(ctx); err != nil {
 		t.Fatal(err)
@@ -199,7 +199,7 @@ func TestAdminInProcess(t *testing.T) {
 	for range 2 {
 		c := r.next(t)
 		got[c.id] = c.number
-		r.results <- Permanent(errors.New("gone"))
+		r.reply(Permanent(errors.New("gone")))
 	}
 	wait(t, 2)
 	if got[id1] != 3 || got[id2] != 2 {

@@ -8,7 +8,8 @@
 //
 // The queue's directory holds:
 //
-//	tmp/            files being written; removed by Open
+//	tmp/            state files being written (and messages, without
+//	                O_TMPFILE); removed by Open
 //	queue/ID        a waiting message: a header line of JSON (commit time,
 //	                envelope, deliveries), then the message as received
 //	queue/ID.state  its deliveries' states (JSON), once a try has ended
@@ -24,17 +25,23 @@
 //
 // # Durability
 //
-// Add returns only once the message is on disk: its file is written in
-// tmp/, flushed, renamed into queue/, and queue/ is flushed; concurrent
-// Adds share those directory flushes (group commit). A server answers 250
+// Add returns only once the message is on disk: its file is written
+// without a name in queue/ (O_TMPFILE, on Linux; in tmp/ elsewhere),
+// flushed, given its name in queue/ (linked, or renamed from tmp/), and
+// queue/ is flushed; concurrent Adds share those directory flushes (group
+// commit). A server answers 250
 // after Add returns, the rule of store.Maildir. A failed Add leaves
 // nothing.
 //
-// A state file is replaced whole (written in tmp/, flushed, renamed over
-// the old one), so it holds the old state or the new one. When a try's
-// result makes a delivery done or dead, queue/ is flushed too before the
-// queue goes on: a delivery whose Runner returned nil and whose done
-// record reached the disk never runs again. A try cut off by a crash (or
+// The due deliveries of a message run at once, and their results are
+// recorded together once they have all returned. When every delivery is
+// done, the message is removed and queue/ flushed: the removal is the
+// done record, and no state file is written. Otherwise the state file is
+// replaced whole (written in tmp/, flushed, renamed over the old one), so
+// it holds the old state or the new one, and when a result made a
+// delivery done or dead, queue/ is flushed too before the queue goes on.
+// A delivery whose Runner returned nil and whose done record reached the
+// disk never runs again. A try cut off by a crash (or
 // by Run's end) is run again, under the same Attempt.ID: delivery is at
 // least once. A kill at any moment loses no message that Add returned
 // for, and Open finishes or undoes the moves a crash interrupted.

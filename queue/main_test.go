@@ -123,17 +123,20 @@ type call struct {
 	number      int
 	body        string
 	ctxErr      func() error
+	reply       chan error // what Run returns
 }
 
-// chanRunner hands each try to the test on calls and returns what the
-// test sends on results (nil when results is nil).
+// chanRunner hands each try to the test, through next, and returns what
+// the test then passes to reply: replies go to the tries in the order next
+// handed them out, whatever order the queue runs them in.
 type chanRunner struct {
-	calls   chan call
-	results chan error
+	calls  chan call
+	mu     sync.Mutex
+	handed []chan error // replies of the tries handed out, not yet given
 }
 
 func newChanRunner() *chanRunner {
-	return &chanRunner{calls: make(chan call, 100), results: make(chan error)}
+	return &chanRunner{calls: make(chan call, 100)}
 }
 
 func (c *chanRunner) Run(ctx context.Context, m *Message, a *Attempt) error {
@@ -141,9 +144,10 @@ func (c *chanRunner) Run(ctx context.Context, m *Message, a *Attempt) error {
 	if err != nil {
 		return err
 	}
-	c.calls <- call{id: m.ID, attempt: a.ID, number: a.Number, body: string(b), ctxErr: ctx.Err}
+	reply := make(chan error, 1)
+	c.calls <- call{id: m.ID, attempt: a.ID, number: a.Number, body: string(b), ctxErr: ctx.Err, reply: reply}
 	select {
-	case err := <-c.results:
+	case err := <-reply:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -155,11 +159,24 @@ func (c *chanRunner) next(t testing.TB) call {
 	t.Helper()
 	select {
 	case cl := <-c.calls:
+		c.mu.Lock()
+		c.handed = append(c.handed, cl.reply)
+		c.mu.Unlock()
 		return cl
 	case <-time.After(10 * time.Second):
 		t.Fatal("no try started within 10s")
 		return call{}
 	}
+}
+
+// reply ends the oldest try that next handed out and that has no reply
+// yet, with err.
+func (c *chanRunner) reply(err error) {
+	c.mu.Lock()
+	r := c.handed[0]
+	c.handed = c.handed[1:]
+	c.mu.Unlock()
+	r <- err
 }
 
 // settled returns a function that waits until n more jobs of q ended.

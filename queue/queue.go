@@ -35,6 +35,10 @@ var (
 	ErrLocked = errors.New("queue: the directory is in use by another queue")
 	// ErrClosed is returned by Add and Run after Close.
 	ErrClosed = errors.New("queue: closed")
+
+	// errUnnamed says that files without a name (O_TMPFILE) cannot be
+	// made here; Add then writes in tmp/ and renames.
+	errUnnamed = errors.New("queue: O_TMPFILE not supported")
 	// ErrRunning is returned by Run when the queue is already running.
 	ErrRunning = errors.New("queue: already running")
 	// ErrNotFound is returned by the operations on one message when the
@@ -97,7 +101,9 @@ type Queue struct {
 	// For tests: noSync skips every fsync; durable is called with an
 	// attempt's ID once its done record is on disk; jobDone after each
 	// job; pass after each look of Run at the schedule; kicked after
-	// the kicks of other processes were taken in.
+	// the kicks of other processes were taken in; named makes Add write in
+	// tmp/ and rename, as where O_TMPFILE is missing.
+	named   bool
 	noSync  bool
 	durable func(attemptID string)
 	jobDone func()
@@ -230,40 +236,11 @@ func (q *Queue) Add(ctx context.Context, env *Envelope, deliveries []Delivery, b
 	}
 	line = append(line, '\n')
 
-	name := formatID(id)
-	tmp := filepath.Join(q.root, tmpDir, name)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	id, t, err := q.commit(ctx, id, line, body)
 	if err != nil {
-		return "", fmt.Errorf("queue: %w", err)
-	}
-	if err := q.write(ctx, f, line, body); err != nil {
-		f.Close()
-		os.Remove(tmp)
 		return "", err
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("queue: %w", err)
-	}
-	var t uint64
-	for try := 0; ; try++ {
-		err = renameNoReplace(tmp, filepath.Join(q.queueSync.dir, name))
-		if err == nil {
-			t = q.queueSync.ticket()
-			break
-		}
-		if !errors.Is(err, fs.ErrExist) || try == 10 {
-			break
-		}
-		// The name is taken (the clock went back past an ID from before
-		// the queue was opened): take the next one.
-		id = q.newID()
-		name = formatID(id)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("queue: committing: %w", err)
-	}
+	name := formatID(id)
 	if !q.noSync {
 		if err := q.queueSync.wait(t); err != nil {
 			os.Remove(filepath.Join(q.queueSync.dir, name))
@@ -275,6 +252,64 @@ func (q *Queue) Add(ctx context.Context, env *Envelope, deliveries []Delivery, b
 	q.mu.Unlock()
 	q.wake()
 	return name, nil
+}
+
+// commit writes the file of message id, header line and body, flushes it
+// and gives it its name in queue/, taking the next ID when the name is
+// taken (the clock went back past an ID from before the queue was
+// opened). It returns the ID it took and the ticket of the directory
+// flush to wait for. The file is made without a name where the system can
+// (O_TMPFILE), else in tmp/ and renamed; on error nothing is left.
+func (q *Queue) commit(ctx context.Context, id uint64, line []byte, body io.Reader) (uint64, uint64, error) {
+	name := formatID(id)
+	f, err := createUnnamed(q.queueSync.dir)
+	if q.named && err == nil {
+		f.Close()
+		f, err = nil, errUnnamed
+	}
+	unnamed := err == nil
+	tmp := filepath.Join(q.root, tmpDir, name)
+	switch {
+	case errors.Is(err, errUnnamed):
+		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return 0, 0, fmt.Errorf("queue: %w", err)
+		}
+	case err != nil:
+		return 0, 0, fmt.Errorf("queue: %w", err)
+	}
+	discard := func() {
+		f.Close()
+		if !unnamed {
+			os.Remove(tmp)
+		}
+	}
+	if err := q.write(ctx, f, line, body); err != nil {
+		discard()
+		return 0, 0, err
+	}
+	for try := 0; ; try++ {
+		if unnamed {
+			err = linkUnnamed(f, filepath.Join(q.queueSync.dir, name))
+		} else {
+			err = renameNoReplace(tmp, filepath.Join(q.queueSync.dir, name))
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || try == 10 {
+			discard()
+			return 0, 0, fmt.Errorf("queue: committing: %w", err)
+		}
+		id = q.newID()
+		name = formatID(id)
+	}
+	t := q.queueSync.ticket()
+	if err := f.Close(); err != nil {
+		os.Remove(filepath.Join(q.queueSync.dir, name))
+		return 0, 0, fmt.Errorf("queue: %w", err)
+	}
+	return id, t, nil
 }
 
 // write writes the header line and the message to f and flushes it.

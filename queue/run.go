@@ -160,9 +160,15 @@ func samePath(f *os.File, path string) bool {
 	return err == nil && os.SameFile(fi, pi)
 }
 
-// runMessage runs the due deliveries of the message in the locked file f,
-// records each result, and then finishes the message, moves it to the dead
-// letters, or returns when it is next due.
+// runMessage runs the due deliveries of the message in the locked file f
+// at once, records their results, and then finishes the message, moves it
+// to the dead letters, or returns when it is next due.
+//
+// The results are recorded together, once every try has returned: one
+// write instead of one per delivery, and none at all when the message is
+// done, whose removal (flushed) is then its record. A delivery that was
+// done while another still ran is run again if a crash comes first: it
+// was not yet confirmed.
 func (q *Queue) runMessage(ctx context.Context, r Runner, f *os.File, name string) (next time.Time, gone bool, err error) {
 	h, off, size, err := readHeader(f)
 	if err != nil {
@@ -174,9 +180,9 @@ func (q *Queue) runMessage(ctx context.Context, r Runner, f *os.File, name strin
 	}
 	now := q.now()
 	var (
-		mu       sync.Mutex // guards st and failed
-		failed   error      // a state that could not be recorded
-		attempts sync.WaitGroup
+		attempts = make([]*Attempt, len(st.Deliveries)) // the tries that ran to their end
+		results  = make([]error, len(st.Deliveries))
+		wg       sync.WaitGroup
 	)
 	for i, d := range st.Deliveries {
 		if d.State != Pending || d.Next.After(now) {
@@ -184,42 +190,67 @@ func (q *Queue) runMessage(ctx context.Context, r Runner, f *os.File, name strin
 		}
 		a := &Attempt{Delivery: h.Deliveries[i], ID: attemptID(name, i), Number: d.Tries + 1}
 		m := &Message{ID: name, Envelope: h.Envelope, Body: io.NewSectionReader(f, off, size)}
-		attempts.Go(func() {
+		wg.Go(func() {
 			err := try(ctx, r, m, a)
 			if err != nil && ctx.Err() != nil {
 				return // cut off by Run's end: it does not count
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			d := &st.Deliveries[i]
-			durable := q.record(d, st.Since, err)
-			q.log(name, a, d, err)
-			var sync func(string) error
-			if durable {
-				sync = q.syncDir
-			}
-			if werr := writeState(q.root, queueDir, name, st, sync, q.noSync); werr != nil {
-				failed = werr
-				return
-			}
-			if d.State == Done && q.durable != nil {
-				q.durable(a.ID)
-			}
+			attempts[i], results[i] = a, err
 		})
 	}
-	attempts.Wait()
-	if failed != nil {
-		return next, false, failed
+	wg.Wait()
+
+	flush := false // a delivery became done or dead: its record must be flushed
+	ran := false
+	for i, a := range attempts {
+		if a == nil {
+			continue
+		}
+		ran = true
+		d := &st.Deliveries[i]
+		flush = q.record(d, st.Since, results[i]) || flush
+		q.log(name, a, d, results[i])
 	}
+	if next, pending := st.due(); !ran && pending {
+		return next, false, nil // nothing was due, or Run ended
+	}
+	done := func() {
+		if q.durable == nil {
+			return
+		}
+		for i, a := range attempts {
+			if a != nil && st.Deliveries[i].State == Done {
+				q.durable(a.ID)
+			}
+		}
+	}
+
 	if next, pending := st.due(); pending {
+		var sync func(string) error
+		if flush {
+			sync = q.syncDir
+		}
+		if err := writeState(q.root, queueDir, name, st, sync, q.noSync); err != nil {
+			return next, false, err
+		}
+		done()
 		return next, false, nil
 	}
 	if st.anyDead() {
-		return next, true, q.toDead(name, h, st)
+		// toDead moves the state file and flushes both folders.
+		if err := writeState(q.root, queueDir, name, st, nil, q.noSync); err != nil {
+			return next, false, err
+		}
+		if err := q.toDead(name, h, st); err != nil {
+			return next, false, err
+		}
+		done()
+		return next, true, nil
 	}
 	if err := q.finish(name); err != nil {
 		return next, false, err
 	}
+	done()
 	q.opts.Logger.Debug("queue: message done", "id", name)
 	return next, true, nil
 }
@@ -299,14 +330,22 @@ func (q *Queue) syncDir(dir string) error {
 	return q.queueSync.sync()
 }
 
-// finish removes a message whose deliveries are all done: the message
-// first, so that a crash in between leaves a state file alone, which Open
-// removes, rather than a message without its done records.
+// finish removes a message whose deliveries are all done, and flushes
+// queue/: the removal is the done record of its last deliveries. The
+// message goes first, so that a crash in between leaves a state file
+// alone, which Open removes, rather than a message without its done
+// records.
 func (q *Queue) finish(name string) error {
 	if err := os.Remove(filepath.Join(q.queueSync.dir, name)); err != nil {
 		return err
 	}
-	return os.Remove(filepath.Join(q.queueSync.dir, name+stateExt))
+	if err := os.Remove(filepath.Join(q.queueSync.dir, name+stateExt)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if q.noSync {
+		return nil
+	}
+	return q.queueSync.sync()
 }
 
 // toDead moves a message whose deliveries are all done or dead to the dead

@@ -31,7 +31,7 @@ func TestAddWakesRun(t *testing.T) {
 	if c.id != id || c.attempt != id+".0" || c.number != 1 || c.body != "hello" {
 		t.Errorf("try = %+v", c)
 	}
-	r.results <- nil
+	r.reply(nil)
 }
 
 // A done delivery never runs again; the message leaves the queue once all
@@ -48,9 +48,9 @@ func TestDoneNeverRunsAgain(t *testing.T) {
 		cl := r.next(t)
 		got[cl.attempt] = true
 		if strings.HasSuffix(cl.attempt, ".0") {
-			r.results <- nil
+			r.reply(nil)
 		} else {
-			r.results <- errors.New("503 busy")
+			r.reply(errors.New("503 busy"))
 		}
 	}
 	wait(t, 1)
@@ -63,7 +63,7 @@ func TestDoneNeverRunsAgain(t *testing.T) {
 	if cl.attempt != id+".1" || cl.number != 2 {
 		t.Fatalf("second round tried %s (try %d), want %s.1 (try 2)", cl.attempt, cl.number, id)
 	}
-	r.results <- nil
+	r.reply(nil)
 	wait(t, 1)
 	if n := names(t, filepath.Join(q.root, queueDir)); len(n) != 0 {
 		t.Errorf("queue/ holds %v after every delivery is done", n)
@@ -119,7 +119,7 @@ func TestBackoff(t *testing.T) {
 			t.Fatalf("try %d has Number %d", n+1, cl.number)
 		}
 		tried := c.Now()
-		r.results <- s.err
+		r.reply(s.err)
 		wait(t, 1)
 		d := stateOf(t, q, id, 0)
 		if got := d.Next.Sub(tried); got < s.lo || got > s.hi {
@@ -148,7 +148,7 @@ func TestBackoff(t *testing.T) {
 		q.wake()
 	}
 	r.next(t)
-	r.results <- nil
+	r.reply(nil)
 }
 
 // A delivery goes dead, and its message to the dead letters with the
@@ -178,9 +178,9 @@ func TestDead(t *testing.T) {
 				for range map[bool]int{true: 2, false: 1}[n == 0] {
 					cl := r.next(t)
 					if cl.attempt == id+".0" {
-						r.results <- nil
+						r.reply(nil)
 					} else {
-						r.results <- err
+						r.reply(err)
 					}
 				}
 				wait(t, 1)
@@ -233,7 +233,7 @@ func TestShutdownCancelsTries(t *testing.T) {
 	if cl.attempt != id+".0" || cl.number != 1 {
 		t.Errorf("after restart: %s try %d, want %s.0 try 1", cl.attempt, cl.number, id)
 	}
-	r.results <- nil
+	r.reply(nil)
 }
 
 // A panicking runner fails its try; the queue goes on.
@@ -248,18 +248,34 @@ func TestRunnerPanic(t *testing.T) {
 	}
 }
 
-// A done record is flushed (file and directory) before the queue counts
-// it as durable: an fsync of queue/ starts after the state file says done.
+// A done record is flushed before the queue counts it as durable: an
+// fsync of queue/ starts after the message is gone (its last delivery
+// done) or its state file says done (another still pending).
 func TestDoneRecordFlushed(t *testing.T) {
+	for _, deliveries := range [][]string{{"a"}, {"a", "later"}} {
+		t.Run(strings.Join(deliveries, ","), func(t *testing.T) { testDoneRecordFlushed(t, deliveries) })
+	}
+}
+
+func testDoneRecordFlushed(t *testing.T, actions []string) {
 	q := open(t, nil)
 	wait := settled(q)
 	var mu sync.Mutex
 	flushedDone := false
 	q.queueSync.fsync = func(dir string) error {
-		st, _ := readState(dir, names(t, dir)[0])
 		mu.Lock()
-		flushedDone = flushedDone || st != nil && st.Deliveries[0].State == Done
-		mu.Unlock()
+		defer mu.Unlock()
+		var msgs []string
+		for _, n := range names(t, dir) {
+			if !strings.HasSuffix(n, stateExt) {
+				msgs = append(msgs, n)
+			}
+		}
+		if len(msgs) == 0 {
+			flushedDone = true // the message is gone: done
+		} else if st, _ := readState(dir, msgs[0]); st != nil && st.Deliveries[0].State == Done {
+			flushedDone = true
+		}
 		return syncDir(dir)
 	}
 	durable := make(chan bool, 1)
@@ -268,8 +284,13 @@ func TestDoneRecordFlushed(t *testing.T) {
 		durable <- flushedDone
 		mu.Unlock()
 	}
-	run(t, q, RunnerFunc(func(ctx context.Context, m *Message, a *Attempt) error { return nil }))
-	add(t, q, "x", "a")
+	run(t, q, RunnerFunc(func(ctx context.Context, m *Message, a *Attempt) error {
+		if a.Action == "later" {
+			return RetryAfter(errors.New("not now"), time.Hour)
+		}
+		return nil
+	}))
+	add(t, q, "x", actions...)
 	wait(t, 1)
 	if !<-durable {
 		t.Error("the done record was not flushed before the queue went on")

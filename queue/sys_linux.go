@@ -4,6 +4,8 @@ package queue
 
 import (
 	"os"
+	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,3 +36,38 @@ func renameNoReplace(from, to string) error {
 	}
 	return nil
 }
+
+// createUnnamed opens a file without a name (O_TMPFILE) in dir, to be
+// named with linkUnnamed once it is written and flushed: a crash before
+// that leaves nothing behind, and the commit makes one directory entry
+// instead of a file in tmp/ and a rename. It fails with errUnnamed where
+// the file system cannot do it, or /proc is not there to name it.
+func createUnnamed(dir string) (*os.File, error) {
+	if !procFD() {
+		return nil, errUnnamed
+	}
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	switch err {
+	case nil:
+		return os.NewFile(uintptr(fd), dir+"/(unnamed)"), nil
+	case unix.EOPNOTSUPP, unix.EISDIR, unix.EINVAL:
+		return nil, errUnnamed
+	}
+	return nil, &os.PathError{Op: "open O_TMPFILE", Path: dir, Err: err}
+}
+
+// linkUnnamed names the file that createUnnamed opened, failing with an
+// error wrapping fs.ErrExist when the name is taken.
+func linkUnnamed(f *os.File, path string) error {
+	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+	if err != nil {
+		return &os.LinkError{Op: "linkat", Old: f.Name(), New: path, Err: err}
+	}
+	return nil
+}
+
+// procFD reports whether /proc/self/fd is there to name unnamed files.
+var procFD = sync.OnceValue(func() bool {
+	_, err := os.Stat("/proc/self/fd")
+	return err == nil
+})
