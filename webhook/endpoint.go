@@ -87,6 +87,9 @@ type Endpoint struct {
 
 	slotsOnce sync.Once
 	slots     chan struct{} // nil for no limit
+
+	clientOnce sync.Once
+	httpClient *http.Client
 }
 
 // Run POSTs m for the recipients of a (a route's: the payload's rcpt_to)
@@ -310,14 +313,26 @@ func (e *Endpoint) now() time.Time {
 	return time.Now()
 }
 
-// client returns Client, or a default one, that does not follow redirects.
+// client returns Client, or a default one, that does not follow
+// redirects. The default one has its own copy of http.DefaultTransport
+// that keeps as many idle connections to the receiver as MaxConcurrent
+// lets requests run, so that a busy queue reuses its connections (the
+// default transport keeps two per host, and would open and close the
+// others at every POST).
 func (e *Endpoint) client() *http.Client {
-	var c http.Client
-	if e.Client != nil {
-		c = *e.Client
-	}
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &c
+	e.clientOnce.Do(func() {
+		var c http.Client
+		if e.Client != nil {
+			c = *e.Client
+		} else {
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.MaxIdleConnsPerHost = max(e.MaxConcurrent, DefaultMaxConcurrent, t.MaxIdleConnsPerHost)
+			c.Transport = t
+		}
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		e.httpClient = &c
+	})
+	return e.httpClient
 }
 
 // randomID names a webhook that was given no ID.

@@ -439,3 +439,36 @@ func TestUnsigned(t *testing.T) {
 		t.Errorf("headers %v", h)
 	}
 }
+
+// TestConnectionsReused: an Endpoint without a Client of its own keeps a
+// connection per request slot, so that POSTs at the concurrency limit
+// reuse them rather than open one each.
+func TestConnectionsReused(t *testing.T) {
+	var mu sync.Mutex
+	conns := 0
+	rc := newReceiver(t, status(http.StatusNoContent))
+	rc.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	e := &Endpoint{URL: rc.URL, Secrets: []string{testSecret}, MaxConcurrent: 4}
+	t.Cleanup(func() { e.client().Transport.(*http.Transport).CloseIdleConnections() })
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 25 {
+				if err := e.Run(t.Context(), newMessage(testRaw), testAttempt()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if conns > 4 {
+		t.Errorf("100 POSTs, 4 at a time, opened %d connections, want at most 4", conns)
+	}
+}
