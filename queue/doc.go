@@ -35,8 +35,11 @@
 //
 // The due deliveries of a message run at once, and their results are
 // recorded together once they have all returned. When every delivery is
-// done, the message is removed and queue/ flushed: the removal is the
-// done record, and no state file is written. Otherwise the state file is
+// done, the message is removed: the removal is the done record, and no
+// state file is written. No crash of the process can undo a removal; a
+// power loss can, until queue/ is flushed, which happens within 20 ms,
+// shared with the Adds and removals around it (a message brought back so
+// is delivered again, under the same Attempt.IDs). Otherwise the state file is
 // replaced whole (written in tmp/, flushed, renamed over the old one), so
 // it holds the old state or the new one, and when a result made a
 // delivery done or dead, queue/ is flushed too before the queue goes on.

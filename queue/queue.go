@@ -95,6 +95,12 @@ type Queue struct {
 	closed  bool
 	wakeC   chan struct{} // a token asks Run to look at the schedule again
 
+	// Removals of finished messages not yet flushed (see flushDone).
+	doneMu     sync.Mutex
+	doneTicket uint64        // the latest removal's ticket of queue/'s flushes
+	doneIDs    []string      // their done attempts, for the durable hook
+	doneC      chan struct{} // a token: a removal waits for its flush
+
 	// poll is how often Run reads the kick file: kickPoll, but for tests.
 	poll time.Duration
 
@@ -117,7 +123,7 @@ type Queue struct {
 // messages waiting in it are due at once, or at the time their last try
 // asked for.
 func Open(dir string, opts *Options) (*Queue, error) {
-	q := &Queue{root: dir, wakeC: make(chan struct{}, 1), poll: kickPoll}
+	q := &Queue{root: dir, wakeC: make(chan struct{}, 1), doneC: make(chan struct{}, 1), poll: kickPoll}
 	if opts != nil {
 		q.opts = *opts
 	}

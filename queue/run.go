@@ -40,9 +40,13 @@ func (q *Queue) Run(ctx context.Context, r Runner) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	var jobs sync.WaitGroup
+	stopFlush, flushed := make(chan struct{}), make(chan struct{})
+	go q.flushLoop(stopFlush, flushed)
 	defer func() {
 		cancel()
 		jobs.Wait()
+		close(stopFlush)
+		<-flushed
 		q.mu.Lock()
 		q.active = false
 		q.mu.Unlock()
@@ -247,10 +251,15 @@ func (q *Queue) runMessage(ctx context.Context, r Runner, f *os.File, name strin
 		done()
 		return next, true, nil
 	}
-	if err := q.finish(name); err != nil {
+	var doneIDs []string
+	for i, a := range attempts {
+		if a != nil && st.Deliveries[i].State == Done {
+			doneIDs = append(doneIDs, a.ID)
+		}
+	}
+	if err := q.finish(name, doneIDs); err != nil {
 		return next, false, err
 	}
-	done()
 	q.opts.Logger.Debug("queue: message done", "id", name)
 	return next, true, nil
 }
@@ -330,22 +339,90 @@ func (q *Queue) syncDir(dir string) error {
 	return q.queueSync.sync()
 }
 
-// finish removes a message whose deliveries are all done, and flushes
-// queue/: the removal is the done record of its last deliveries. The
-// message goes first, so that a crash in between leaves a state file
-// alone, which Open removes, rather than a message without its done
-// records.
-func (q *Queue) finish(name string) error {
+// finish removes a message whose deliveries are all done: the removal is
+// the done record of its last deliveries, doneIDs. The message goes first,
+// so that a crash in between leaves a state file alone, which Open
+// removes, rather than a message without its done records.
+//
+// A removal is final once made, whatever becomes of the process (a kill
+// -9 cannot undo it), but only a flush of queue/ keeps it through a power
+// loss. That flush is shared: flushLoop makes it within flushDelay, unless
+// an Add's flush, which covers the removals made before it began, comes
+// first; so a drain under load costs few flushes of its own. A message
+// brought back by a power loss is delivered again, under the same
+// Attempt.IDs.
+func (q *Queue) finish(name string, doneIDs []string) error {
 	if err := os.Remove(filepath.Join(q.queueSync.dir, name)); err != nil {
 		return err
 	}
 	if err := os.Remove(filepath.Join(q.queueSync.dir, name+stateExt)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if q.noSync {
-		return nil
+	t := q.queueSync.ticket()
+	q.doneMu.Lock()
+	q.doneTicket = t
+	q.doneIDs = append(q.doneIDs, doneIDs...)
+	q.doneMu.Unlock()
+	select {
+	case q.doneC <- struct{}{}:
+	default:
 	}
-	return q.queueSync.sync()
+	return nil
+}
+
+// flushDelay is how long the removal of a finished message may wait for a
+// flush of queue/ shared with the Adds and removals that follow it.
+const flushDelay = 20 * time.Millisecond
+
+// flushLoop flushes the removals of finished messages, flushDelay after
+// the first one not yet flushed, until stop is closed; then it flushes
+// what is left and closes flushed.
+func (q *Queue) flushLoop(stop <-chan struct{}, flushed chan<- struct{}) {
+	defer close(flushed)
+	defer q.flushDone()
+	timer := time.NewTimer(flushDelay)
+	timer.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-q.doneC:
+		}
+		timer.Reset(flushDelay)
+		select {
+		case <-stop:
+			return
+		case <-timer.C:
+		}
+		q.flushDone()
+	}
+}
+
+// flushDone makes the removals of finished messages durable: it returns
+// once a flush of queue/ that began after the latest one has returned (an
+// Add's, or its own), and then reports their done attempts to the durable
+// hook of the tests.
+func (q *Queue) flushDone() {
+	q.doneMu.Lock()
+	t, ids := q.doneTicket, q.doneIDs
+	q.doneTicket, q.doneIDs = 0, nil
+	q.doneMu.Unlock()
+	if t == 0 {
+		return
+	}
+	if !q.noSync {
+		if err := q.queueSync.wait(t); err != nil {
+			// The removals stand; a power loss before the next flush
+			// may bring their messages back, to be delivered again.
+			q.opts.Logger.Error("queue: flushing the removal of finished messages", "dir", q.queueSync.dir, "err", err)
+			return
+		}
+	}
+	if q.durable != nil {
+		for _, id := range ids {
+			q.durable(id)
+		}
+	}
 }
 
 // toDead moves a message whose deliveries are all done or dead to the dead
