@@ -19,6 +19,13 @@
 //     means the message is on disk.
 //   - message turns a received message into what applications use:
 //     addresses, subject, text and HTML in UTF-8, attachments streamed.
+//   - queue is the durable hand-off to applications: a message committed
+//     once (250 after fsync), then its deliveries run, retried with
+//     backoff, dead letters kept for replay.
+//   - route sends each recipient's mail to actions by pattern (store,
+//     webhook, drop), the most specific winning, as http.ServeMux does.
+//   - webhook POSTs messages, parsed or raw, signed as Standard Webhooks
+//     has it, from the queue or while the client waits.
 //   - examples holds programs to start from: examples/hello logs each
 //     stage of a session; examples/inbox is a working inbox for a domain.
 //
@@ -44,5 +51,8 @@
 // client hears 250 only once every copy is on disk. A handler of your own
 // after the middleware finds the verdict with auth.ResultsFrom, reads the
 // message again without a copy with smtpd.Reread and parses it with
-// message.Parse (see the examples).
+// message.Parse (see the examples). For mail handed to an application,
+// the Data handler of a route.Mux commits each message to a queue.Queue
+// once and its actions (a webhook, a Maildir) run from there (see the
+// README and examples/inbox's -webhook and -routes).
 package ownmx
