@@ -99,27 +99,14 @@ func TestDataEnvelopeFlags(t *testing.T) {
 		})
 	}
 	c := smtptest.Dial(t, start(t, mux, rec, quarantine))
-	for _, step := range []struct {
-		line string
-		code int
-	}{
+	dialog(t, c, []step{
 		{"", 220},
 		{"EHLO client.test", 250},
 		{"MAIL FROM:<älice@example.net> SMTPUTF8", 250},
 		{"RCPT TO:<jörg@Bücher.example>", 250},
 		{"DATA", 354},
 		{testMessage + ".", 250},
-	} {
-		var r smtptest.Reply
-		if step.line == "" {
-			r, _ = c.ReadReply()
-		} else {
-			r = c.Cmd(step.line)
-		}
-		if r.Code != step.code {
-			t.Fatalf("%q: %s, want %d", step.line, r.Last(), step.code)
-		}
-	}
+	})
 	commits := rec.got()
 	if len(commits) != 1 {
 		t.Fatalf("%d commits, want 1", len(commits))
@@ -332,10 +319,7 @@ func TestDataPostmaster(t *testing.T) {
 
 	mux.Handle("postmaster@", nop)
 	c := smtptest.Dial(t, addr)
-	for _, step := range []struct {
-		line string
-		code int
-	}{
+	dialog(t, c, []step{
 		{"", 220},
 		{"EHLO client.test", 250},
 		{"MAIL FROM:<alice@example.net>", 250},
@@ -343,20 +327,34 @@ func TestDataPostmaster(t *testing.T) {
 		{"RCPT TO:<PostMaster@example.com>", 250},
 		{"DATA", 354},
 		{testMessage + ".", 250},
-	} {
-		var r smtptest.Reply
-		if step.line == "" {
-			r, _ = c.ReadReply()
-		} else {
-			r = c.Cmd(step.line)
-		}
-		if r.Code != step.code {
-			t.Fatalf("%q: %s, want %d", step.line, r.Last(), step.code)
-		}
-	}
+	})
 	commits := rec.got()
 	want := []queue.Delivery{{Action: "postmaster@#1", Rcpt: []string{"postmaster", "PostMaster@example.com"}}}
 	if len(commits) != 1 || !reflect.DeepEqual(commits[0].deliveries, want) {
 		t.Fatalf("commits %+v, want one with %+v", commits, want)
+	}
+}
+
+// step is one command of a dialogue and the reply code it must get; ""
+// reads the greeting.
+type step struct {
+	line string
+	code int
+}
+
+// dialog runs the steps on c, failing the test at the first reply with
+// another code.
+func dialog(t *testing.T, c *smtptest.Client, steps []step) {
+	t.Helper()
+	for _, st := range steps {
+		var r smtptest.Reply
+		if st.line == "" {
+			r, _ = c.ReadReply()
+		} else {
+			r = c.Cmd(st.line)
+		}
+		if r.Code != st.code {
+			t.Fatalf("%q: %s, want %d", st.line, r.Last(), st.code)
+		}
 	}
 }

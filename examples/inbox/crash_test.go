@@ -52,7 +52,6 @@ func TestCrashSafety(t *testing.T) {
 	box := filepath.Join(root, "inbox.test", "bob")
 	const from = "alice@good.example.org"
 
-	var mu sync.Mutex
 	sent := map[string]string{} // every message sent or begun, by id
 	acked := map[string]bool{}  // those answered 250
 	planted := map[string]bool{}
@@ -74,43 +73,10 @@ func TestCrashSafety(t *testing.T) {
 		}
 
 		killAfter := int64(8 + 4*round)
-		var n atomic.Int64
-		var killedAt time.Time
-		var wg sync.WaitGroup
-		for c := range clients {
-			wg.Go(func() {
-				cl, err := smtp.Dial(s.addr)
-				if err != nil {
-					return // killed already
-				}
-				defer cl.Close()
-				cl.CommandTimeout, cl.SubmissionTimeout = 10*time.Second, 10*time.Second
-				if err := cl.Hello("client.test"); err != nil {
-					return
-				}
-				for i := range perClient {
-					id := fmt.Sprintf("burst-%d-%d-%03d", round, c, i)
-					msg := message(from, id, crashBody(id, i))
-					mu.Lock()
-					sent[id] = msg
-					mu.Unlock()
-					if err := send(cl, from, "bob@inbox.test", msg); err != nil {
-						return // the server is gone
-					}
-					mu.Lock()
-					acked[id] = true
-					mu.Unlock()
-					if n.Add(1) == killAfter {
-						killedAt = time.Now()
-						s.cmd.Process.Kill() // SIGKILL, mid-burst
-					}
-				}
-			})
-		}
-		wg.Wait()
-		s.kill()
-		if got := n.Load(); got < killAfter || killedAt.IsZero() {
-			t.Fatalf("round %d: burst ended after %d messages, before the kill at %d", round, got, killAfter)
+		b := &burst{from: from, sent: sent, acked: acked}
+		n := b.run(s, round, clients, perClient, killAfter)
+		if n < killAfter {
+			t.Fatalf("round %d: burst ended after %d messages, before the kill at %d", round, n, killAfter)
 		}
 		stored := verifyMaildir(t, box, sent, acked, planted)
 		inFlight, kept := 0, 0
@@ -123,7 +89,7 @@ func TestCrashSafety(t *testing.T) {
 			}
 		}
 		t.Logf("round %d: killed after %d messages answered 250, all in new/ and intact; %d were in flight, %d of them stored whole, none in part",
-			round, n.Load(), inFlight, kept)
+			round, n, inFlight, kept)
 
 		// Leftovers of a writer that died mid-message, as an older
 		// server or another program might leave them.
@@ -184,4 +150,54 @@ func verifyMaildir(t *testing.T, box string, sent map[string]string, acked, plan
 		t.Errorf("spool holds %d files after the crash", len(spool))
 	}
 	return stored
+}
+
+// burst is a load of messages that ends with a SIGKILL of the server.
+type burst struct {
+	from  string
+	mu    sync.Mutex
+	sent  map[string]string // every message sent or begun, by id
+	acked map[string]bool   // those answered 250
+}
+
+// run sends, from clients sessions at once, perClient messages each
+// (ids "burst-<round>-<client>-<n>") to bob@inbox.test, until the server
+// is gone; the server is killed with SIGKILL once killAfter messages were
+// answered 250. It waits for the process to end and returns how many
+// were answered 250.
+func (b *burst) run(s *server, round, clients, perClient int, killAfter int64) int64 {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			cl, err := smtp.Dial(s.addr)
+			if err != nil {
+				return // killed already
+			}
+			defer cl.Close()
+			cl.CommandTimeout, cl.SubmissionTimeout = 10*time.Second, 10*time.Second
+			if err := cl.Hello("client.test"); err != nil {
+				return
+			}
+			for i := range perClient {
+				id := fmt.Sprintf("burst-%d-%d-%03d", round, c, i)
+				msg := message(b.from, id, crashBody(id, i))
+				b.mu.Lock()
+				b.sent[id] = msg
+				b.mu.Unlock()
+				if err := send(cl, b.from, "bob@inbox.test", msg); err != nil {
+					return // the server is gone
+				}
+				b.mu.Lock()
+				b.acked[id] = true
+				b.mu.Unlock()
+				if n.Add(1) == killAfter {
+					s.cmd.Process.Kill() // SIGKILL, mid-burst
+				}
+			}
+		})
+	}
+	wg.Wait()
+	s.kill()
+	return n.Load()
 }

@@ -2,18 +2,14 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-smtp"
 )
 
 // TestWebhookCrashSafety kills the inbox with SIGKILL, four times, while
@@ -43,7 +39,6 @@ func TestWebhookCrashSafety(t *testing.T) {
 		"-webhook-secret", testSecret, "-retry-min", "50ms", "-retry-max", "200ms", "-hostname", "mx.inbox.test"}
 	const from = "alice@good.example.org"
 
-	var mu sync.Mutex
 	sent := map[string]string{} // every message sent or begun, by id
 	acked := map[string]bool{}  // those answered 250
 
@@ -84,43 +79,11 @@ func TestWebhookCrashSafety(t *testing.T) {
 		s := start(t, args...)
 
 		killAfter := int64(20 + 10*round)
-		var n atomic.Int64
-		var wg sync.WaitGroup
-		for c := range clients {
-			wg.Go(func() {
-				cl, err := smtp.Dial(s.addr)
-				if err != nil {
-					return // killed already
-				}
-				defer cl.Close()
-				cl.CommandTimeout, cl.SubmissionTimeout = 10*time.Second, 10*time.Second
-				if err := cl.Hello("client.test"); err != nil {
-					return
-				}
-				for i := range perClient {
-					id := fmt.Sprintf("burst-%d-%d-%03d", round, c, i)
-					msg := message(from, id, crashBody(id, i))
-					mu.Lock()
-					sent[id] = msg
-					mu.Unlock()
-					if err := send(cl, from, "bob@inbox.test", msg); err != nil {
-						return // the server is gone
-					}
-					mu.Lock()
-					acked[id] = true
-					mu.Unlock()
-					if n.Add(1) == killAfter {
-						s.cmd.Process.Kill() // SIGKILL, mid-burst
-					}
-				}
-			})
+		n := (&burst{from: from, sent: sent, acked: acked}).run(s, round, clients, perClient, killAfter)
+		if n < killAfter {
+			t.Fatalf("round %d: burst ended after %d messages, before the kill at %d", round, n, killAfter)
 		}
-		wg.Wait()
-		s.kill()
-		if got := n.Load(); got < killAfter {
-			t.Fatalf("round %d: burst ended after %d messages, before the kill at %d", round, got, killAfter)
-		}
-		t.Logf("round %d: killed after %d messages answered 250; %d POSTs so far", round, n.Load(), rcv.count())
+		t.Logf("round %d: killed after %d messages answered 250; %d POSTs so far", round, n, rcv.count())
 	}
 
 	// Every POST is a whole message that was sent, signed; a message

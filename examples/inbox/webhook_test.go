@@ -72,6 +72,22 @@ func newReceiver(t *testing.T, answer func(ctx context.Context, n int, p post) i
 	return r
 }
 
+// newSwitchReceiver returns a receiver that answers every POST with a
+// status, at first status, and the function that changes it.
+func newSwitchReceiver(t *testing.T, status int) (*receiver, func(int)) {
+	var mu sync.Mutex
+	r := newReceiver(t, func(context.Context, int, post) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return status
+	})
+	return r, func(s int) {
+		mu.Lock()
+		status = s
+		mu.Unlock()
+	}
+}
+
 // waitFor waits, at most timeout, until cond holds for the POSTs so far,
 // and returns them.
 func (r *receiver) waitFor(timeout time.Duration, what string, cond func([]post) bool) []post {
@@ -142,7 +158,7 @@ func queueCmd(t *testing.T, dir string, args ...string) string {
 // authentication results and the parsed message.
 func TestWebhook(t *testing.T) {
 	swaks := lookSwaks(t)
-	rcv := newReceiver(t, func(context.Context, int, post) int { return http.StatusNoContent })
+	rcv, _ := newSwitchReceiver(t, http.StatusNoContent)
 	dir := t.TempDir()
 	root := filepath.Join(dir, "mail")
 	s := start(t, "-domain", "example.com", "-maildir", root, "-hostname", "mx.example.com",
@@ -239,16 +255,7 @@ func TestWebhookRetries(t *testing.T) {
 	}
 
 	t.Run("410", func(t *testing.T) {
-		gone := true
-		var mu sync.Mutex
-		rcv := newReceiver(t, func(context.Context, int, post) int {
-			mu.Lock()
-			defer mu.Unlock()
-			if gone {
-				return http.StatusGone
-			}
-			return http.StatusOK
-		})
+		rcv, answer := newSwitchReceiver(t, http.StatusGone)
 		dir := t.TempDir()
 		q := filepath.Join(dir, "q")
 		s := start(t, "-domain", "inbox.test", "-maildir", "", "-queue", q, "-webhook", rcv.url,
@@ -265,9 +272,7 @@ func TestWebhookRetries(t *testing.T) {
 			t.Errorf("inbox queue dead:\n%s", dead)
 		}
 		id := strings.Fields(dead)[0]
-		mu.Lock()
-		gone = false
-		mu.Unlock()
+		answer(http.StatusOK)
 		queueCmd(t, q, "replay", id)
 		again := rcv.waitFor(20*time.Second, "the replayed POST", func(p []post) bool { return len(p) >= 2 })[1]
 		if again.id != first.id || !bytes.Equal(again.body, first.body) {
@@ -297,14 +302,8 @@ func write(t *testing.T, name, content string) {
 // webhook's receiver being down does not touch the reply.
 func TestRoutes(t *testing.T) {
 	dns := dnstest.NewServer(t, testZone())
-	var mu sync.Mutex
-	syncAnswer := http.StatusOK
-	syncRcv := newReceiver(t, func(context.Context, int, post) int {
-		mu.Lock()
-		defer mu.Unlock()
-		return syncAnswer
-	})
-	down := newReceiver(t, func(context.Context, int, post) int { return http.StatusServiceUnavailable })
+	syncRcv, syncAnswer := newSwitchReceiver(t, http.StatusOK)
+	down, _ := newSwitchReceiver(t, http.StatusServiceUnavailable)
 	dir := t.TempDir()
 	root, q, routes := filepath.Join(dir, "mail"), filepath.Join(dir, "q"), filepath.Join(dir, "routes")
 	write(t, routes, fmt.Sprintf(`# a test of every action
@@ -335,9 +334,7 @@ noreply@               drop
 		status, code int
 		enhanced     string
 	}{{http.StatusOK, 250, ""}, {http.StatusUnprocessableEntity, 550, "5.7.1"}, {http.StatusBadGateway, 451, "4.3.0"}} {
-		mu.Lock()
-		syncAnswer = tc.status
-		mu.Unlock()
+		syncAnswer(tc.status)
 		err := send(c, from, "support@inbox.test", message(from, fmt.Sprintf("support-%d", tc.status), body))
 		if tc.code == 250 {
 			if err != nil {
@@ -434,5 +431,65 @@ func TestRoutesFileErrors(t *testing.T) {
 		if code != 1 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%q: exit %d, %s; want 1 and %q", tc.file, code, stderr.String(), tc.want)
 		}
+	}
+}
+
+// TestQueueCommands runs "inbox queue" beside a running inbox whose
+// receiver failed once and whose next try is an hour away: "retry"
+// makes the running inbox try at once, and "delete" removes a message
+// that waits.
+func TestQueueCommands(t *testing.T) {
+	rcv, answer := newSwitchReceiver(t, http.StatusServiceUnavailable)
+	dir := t.TempDir()
+	q := filepath.Join(dir, "q")
+	s := start(t, "-domain", "inbox.test", "-maildir", "", "-queue", q, "-webhook", rcv.url,
+		"-webhook-secret", testSecret, "-retry-min", "1h", "-retry-max", "2h", "-log-level", "debug")
+	c := dial(t, s.addr)
+	for _, id := range []string{"kept", "deleted"} {
+		if err := send(c, "alice@example.org", "bob@inbox.test", message("alice@example.org", id, body)); err != nil {
+			t.Fatalf("send %s: %v", id, err)
+		}
+	}
+	for range 2 {
+		if s.waitLog(regexp.MustCompile(`msg="queue: try failed"`), 20*time.Second) == nil {
+			t.Fatal("no failed try")
+		}
+	}
+	list := queueCmd(t, q, "list")
+	if !strings.HasSuffix(list, "\n2 messages\n") || !strings.Contains(list, "next in 1h") && !strings.Contains(list, "next in 59m") {
+		t.Fatalf("inbox queue list:\n%s", list)
+	}
+	var keptID, deletedID string
+	for _, p := range rcv.waitFor(0, "", func([]post) bool { return true }) {
+		id := p.id[:strings.LastIndexByte(p.id, '.')]
+		switch messageIDOf(p.body) {
+		case "kept":
+			keptID = id
+		case "deleted":
+			deletedID = id
+		}
+	}
+
+	queueCmd(t, q, "delete", deletedID)
+	answer(http.StatusOK)
+	queueCmd(t, q, "retry", "all")
+	posts := rcv.waitFor(20*time.Second, "the retried POST", func(p []post) bool { return len(p) >= 3 })
+	if got := messageIDOf(posts[2].body); got != "kept" {
+		t.Errorf("retried POST is of %q, want the message kept", got)
+	}
+	waitDelivered(t, s, keptID+".0")
+	if out := queueCmd(t, q, "list"); out != "0 messages\n" {
+		t.Errorf("inbox queue list at the end:\n%s", out)
+	}
+	if rcv.count() != 3 {
+		t.Errorf("%d POSTs, want 3: the deleted message was POSTed again", rcv.count())
+	}
+	// Unknown IDs and commands are errors.
+	out, err := exec.Command(inboxBin, "queue", "-queue", q, "retry", deletedID).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), deletedID) {
+		t.Errorf("retry of a deleted message: %v, %s", err, out)
+	}
+	if out, err := exec.Command(inboxBin, "queue", "-queue", q, "flush").CombinedOutput(); err == nil || !strings.Contains(string(out), "usage: inbox queue") {
+		t.Errorf("an unknown command: %v, %s", err, out)
 	}
 }
