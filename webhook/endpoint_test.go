@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -446,7 +448,10 @@ func TestUnsigned(t *testing.T) {
 func TestConnectionsReused(t *testing.T) {
 	var mu sync.Mutex
 	conns := 0
-	rc := newReceiver(t, status(http.StatusNoContent))
+	rc := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
 	rc.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			mu.Lock()
@@ -454,6 +459,8 @@ func TestConnectionsReused(t *testing.T) {
 			mu.Unlock()
 		}
 	}
+	rc.Start()
+	t.Cleanup(rc.Close)
 	e := &Endpoint{URL: rc.URL, Secrets: []string{testSecret}, MaxConcurrent: 4}
 	t.Cleanup(func() { e.client().Transport.(*http.Transport).CloseIdleConnections() })
 	var wg sync.WaitGroup
@@ -468,6 +475,8 @@ func TestConnectionsReused(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
 	if conns > 4 {
 		t.Errorf("100 POSTs, 4 at a time, opened %d connections, want at most 4", conns)
 	}
