@@ -18,7 +18,7 @@
 # The inbox trusts loopback (no -check-local): this measures the queue and
 # the webhook, not SPF/DKIM/DMARC, which bench/run.sh measures.
 #
-# Usage: bench/webhook.sh [--rounds N] [--quick]
+# Usage: bench/webhook.sh [--rounds N] [--quick] [--only "throughput drain latency"]
 # Results go to bench/results/webhook-<stamp>/ (git-ignored); report.md
 # holds the tables. Everything started here is stopped on exit.
 # Environment: BENCH_WORK (default /tmp/ownmx-bench-webhook),
@@ -33,11 +33,13 @@ export BENCH_WORK=${BENCH_WORK:-/tmp/ownmx-bench-webhook}
 export BENCH_PORT_BASE=${BENCH_PORT_BASE:-2800}
 rounds=3
 quick=()
+parts="throughput drain latency"
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2;;
     --quick) quick=(--quick); shift;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0;;
+    --only) parts=$2; shift 2;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0;;
     *) echo "webhook.sh: unknown option $1" >&2; exit 2;;
   esac
 done
@@ -83,15 +85,18 @@ inbox() { # inbox ADDR NAME WEBHOOK [MAILDIR]
   echo "$tmp/bin/inbox -listen $1 -domain example.com -hostname mx.bench.test -log-level warn -max-conn-per-ip 100 -webhook http://$3/hook -webhook-secret $secret -queue $tmp/$2.queue -maildir ${4:-''}"
 }
 
+part() { case " $parts " in *" $1 "*) return 0;; esac; return 1; }
+
 # 1. Throughput.
-"$BENCH_SH" --out "$out/throughput" --builtins gosmtp,maildir --rounds "$rounds" --conc 10 --sizes "1024 102400" \
+part throughput && "$BENCH_SH" --out "$out/throughput" --builtins gosmtp,maildir --rounds "$rounds" --conc 10 --sizes "1024 102400" \
   --modes "session conn" --lat-n 0 "${quick[@]}" \
   --target "$(inbox 127.0.0.1:$((pb + 11)) hook "$fast")" --target-name hook \
   --target "$(inbox 127.0.0.1:$((pb + 12)) hookmd "$fast" "$tmp/maildir")" --target-name hook+md \
   --target-cleanup "find $tmp/maildir -mindepth 2 -path '*/new/*' -type f -delete"
-"$BENCH_WORK/bin/benchsum" -dir "$out/throughput" -baseline maildir > "$out/throughput/vs-maildir.md"
+part throughput && "$BENCH_WORK/bin/benchsum" -dir "$out/throughput" -baseline maildir > "$out/throughput/vs-maildir.md"
 
 # 2. Does the drain keep up? 60 s of load on "hook", the queue sampled.
+if part drain; then
 q=$tmp/drain.queue
 setsid bash -c "exec $(inbox 127.0.0.1:$((pb + 13)) drain "$fast")" >"$out/drain-inbox.log" 2>&1 </dev/null &
 pgids+=($!)
@@ -121,9 +126,10 @@ after=$(sed -n 's/requests \([0-9]*\).*/\1/p' "$out/fast.count")
   echo
   echo "smtp-source sent $sent messages in 60 s; the queue held $(waiting) after ${empty} s more; the receiver got $((after - before)) POSTs."
 } >> "$out/drain.md"
+fi
 
 # 3. SMTP latency with a fast and a slow (1 s per POST) receiver.
-"$BENCH_SH" --out "$out/latency" --builtins gosmtp --rounds "$rounds" --conc 10 --sizes 1024 --modes session \
+part latency && "$BENCH_SH" --out "$out/latency" --builtins gosmtp --rounds "$rounds" --conc 10 --sizes 1024 --modes session \
   --msgs-small 1000 --lat-n 2000 "${quick[@]}" \
   --target "$(inbox 127.0.0.1:$((pb + 14)) latfast "$fast")" --target-name hook-fast \
   --target "$(inbox 127.0.0.1:$((pb + 15)) latslow "$slow")" --target-name hook-slow
@@ -139,15 +145,15 @@ after=$(sed -n 's/requests \([0-9]*\).*/\1/p' "$out/fast.count")
   echo
   echo "## 1. Throughput, ratios to go-smtp writing a Maildir (maildir)"
   echo
-  cat "$out/throughput/vs-maildir.md"
+  cat "$out/throughput/vs-maildir.md" 2>/dev/null || echo "(not run)"
   echo
   echo "## 2. The drain under 60 s of load (10 sessions, 1 KiB)"
   echo
-  cat "$out/drain.md"
+  cat "$out/drain.md" 2>/dev/null || echo "(not run)"
   echo
   echo "## 3. Latency, fast and slow (1 s per POST) receivers"
   echo
-  cat "$out/latency/table.md"
+  cat "$out/latency/table.md" 2>/dev/null || echo "(not run)"
 } > "$out/report.md"
 cat "$out/report.md"
 echo "webhook.sh: report in $out/report.md" >&2
