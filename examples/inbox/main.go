@@ -132,6 +132,10 @@
 //	                     does: 2xx 250, 4xx 550 5.7.1 (nothing kept), else 451
 //	timeout=DURATION     how long one POST may take
 //
+// -users and the bounds on new mailboxes hold for the maildir action: a
+// recipient whose route stores it must have, or be allowed, a mailbox;
+// the other actions take every address their pattern matches.
+//
 // Blank lines and lines starting with # are ignored. For example:
 //
 //	# support@ and orders+...@ go to the application, the rest of
@@ -398,6 +402,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if cfg.maildir == "" && !cfg.queued() {
 		return nil, errors.New(`-maildir "" keeps no mail: give -webhook or -routes`)
+	}
+	if cfg.maildir == "" && len(cfg.users) > 0 {
+		return nil, errors.New(`-users names the Maildirs, and -maildir "" has none: name the addresses in a -routes file`)
 	}
 	if cfg.queueDir == "" {
 		cfg.queueDir = "./queue"

@@ -687,6 +687,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"-domain", "inbox.test", "extra"}, `unexpected argument "extra"`},
 		{[]string{"-domain", "inbox.test", "-max-size", "0"}, "-max-size 0"},
 		{[]string{"-domain", "inbox.test", "-maildir", ""}, `-maildir "" keeps no mail`},
+		{[]string{"-domain", "inbox.test", "-maildir", "", "-webhook", "http://127.0.0.1:1/", "-users", "me"}, "-users names the Maildirs"},
 		{[]string{"-domain", "inbox.test", "-webhook-secret", "whsec_eA=="}, "-webhook-secret needs -webhook or -routes"},
 		{[]string{"-domain", "inbox.test", "-webhook", "http://127.0.0.1:1/", "-routes", "r"}, "-webhook and -routes do not go together"},
 		{[]string{"-domain", "inbox.test", "-webhook", "http://127.0.0.1:1/", "-retry-min", "1m", "-retry-max", "1s"}, "-retry-max at least -retry-min"},

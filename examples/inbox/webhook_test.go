@@ -377,18 +377,23 @@ noreply@               drop
 	wantCode(t, "a recipient at another domain", c.Rcpt("bob@elsewhere.test", nil), 550, "5.7.1")
 }
 
-// TestRoutesUnknown: a recipient that no route matches is refused at
-// RCPT TO with 550 5.1.1.
+// TestRoutesUnknown: a recipient whose route stores it in a Maildir it
+// may not have (-users) is refused at RCPT TO with 550 5.1.1, as is one
+// that no route matches.
 func TestRoutesUnknown(t *testing.T) {
 	dir := t.TempDir()
 	routes := filepath.Join(dir, "routes")
-	write(t, routes, "bob@inbox.test maildir\npostmaster@ maildir\n")
-	s := start(t, "-domain", "inbox.test", "-maildir", filepath.Join(dir, "mail"), "-routes", routes)
+	write(t, routes, "bob@inbox.test maildir\npostmaster@ maildir\n*@inbox.test maildir\n")
+	// -users bounds the maildir action: carol matches a route, but has
+	// no mailbox.
+	// other.test is received, but only its postmaster has a route.
+	s := start(t, "-domain", "inbox.test,other.test", "-maildir", filepath.Join(dir, "mail"), "-routes", routes, "-users", "bob")
 	c := dial(t, s.addr)
 	if err := c.Mail("alice@example.org", nil); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, "an address without a route", c.Rcpt("carol@inbox.test", nil), 550, "5.1.1")
+	wantCode(t, "an address without a mailbox", c.Rcpt("carol@inbox.test", nil), 550, "5.1.1")
+	wantCode(t, "an address without a route", c.Rcpt("bob@other.test", nil), 550, "5.1.1")
 	if err := c.Rcpt("bob@inbox.test", nil); err != nil {
 		t.Errorf("bob@: %v", err)
 	}
