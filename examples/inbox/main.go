@@ -129,10 +129,14 @@
 //	                     while receivers move to a new one. Default: -webhook-secret
 //	raw                  POST the message itself (message/rfc822), not JSON
 //	sync                 POST while the client waits and answer as the receiver
-//	                     does: 2xx 250, 4xx 550 5.7.1 (nothing kept), else 451
+//	                     does: 2xx 250; 4xx 550 5.7.1, nothing kept (but 408
+//	                     and 429, busy, 451); anything else 451
 //	timeout=DURATION     how long one POST may take
 //
-// -users and the bounds on new mailboxes hold for the maildir action: a
+// The postmaster of every -domain must have a route (RFC 5321 §4.5.1:
+// its mail is always accepted), such as "postmaster@ maildir"; a *@domain
+// or * route covers it. -users and the bounds on new mailboxes hold for
+// the maildir action: a
 // recipient whose route stores it must have, or be allowed, a mailbox;
 // the other actions take every address their pattern matches.
 //
@@ -150,7 +154,9 @@
 // # The queue
 //
 // inbox queue lists and changes the queue of a running or stopped inbox,
-// as Postfix's mailq, postqueue and postsuper do:
+// as Postfix's mailq, postqueue and postsuper do; -queue DIR names the
+// queue, or -maildir DIR the Maildirs whose .queue it is (./mail/.queue
+// by default). A running inbox sees a change within a second.
 //
 //	inbox queue [-queue DIR] list          messages waiting, with each delivery's state
 //	inbox queue [-queue DIR] dead          the dead letters, with the reason
