@@ -39,6 +39,9 @@ func isDrop(a Action) bool {
 // A refusal by s with a permanent reply (an *smtpd.Error of 5xx, such as
 // the 550 5.1.1 of a mailbox removed since the message was queued) ends
 // the delivery at once (queue.Permanent); any other error is tried again.
+// As every queued action, it runs at least once: a crash between the
+// store's return and the queue's record of it runs it again, and the
+// message is then in the Maildir twice.
 func Store(s store.Store) Action {
 	if h, ok := s.(smtpd.RcptHandler); ok {
 		return storeRcpt{storeAction{s}, h}
