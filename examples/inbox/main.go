@@ -74,7 +74,7 @@
 //	-max-new-mailboxes-per-hour 100  new mailboxes in any hour without -users (negative: no limit)
 //	-free-space-reserve 67108864   bytes kept free on the mail's disk beyond a message (64 MiB; 0: none)
 //	-webhook URL                   POST every accepted message to URL too, through the queue
-//	-webhook-secret SECRET         Standard Webhooks secret(s) signing the POSTs, comma-separated
+//	-webhook-secret SECRET         Standard Webhooks secret(s) signing the POSTs, comma-separated (required)
 //	-routes FILE                   per recipient pattern: maildir, webhook or drop (see below)
 //	-queue DIR                     the queue of -webhook and -routes (default: -maildir's .queue, or ./queue)
 //	-queue-lifetime 120h0m0s       how long a failing delivery is retried before it is a dead letter
@@ -381,7 +381,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.maxNewPerHour, "max-new-mailboxes-per-hour", store.DefaultMaxNewMailboxesPerHour, "most new mailboxes made in any hour without -users, all domains together; past it, 450 4.2.1 (negative: no limit)")
 	fs.Int64Var(&cfg.freeReserve, "free-space-reserve", smtpd.DefaultFreeSpaceReserve, "`bytes` the disk holding -maildir must keep free beyond a message, or MAIL gets 452 4.3.1 (0: none)")
 	fs.StringVar(&cfg.webhook, "webhook", "", "POST every accepted message to this `URL` as well, through the queue (see Webhooks and routes)")
-	secrets := fs.String("webhook-secret", "", "Standard Webhooks `secret` (whsec_...) that signs the POSTs; comma-separated to sign with several")
+	secrets := fs.String("webhook-secret", "", "Standard Webhooks `secret` (whsec_...) that signs the POSTs, required with a webhook; comma-separated to sign with several")
 	fs.StringVar(&cfg.routes, "routes", "", "routes `file`: per recipient pattern, maildir, webhook or drop (see Webhooks and routes)")
 	fs.StringVar(&cfg.queueDir, "queue", "", "queue `directory` of -webhook and -routes (default: .queue under -maildir, or ./queue without one)")
 	fs.DurationVar(&cfg.lifetime, "queue-lifetime", queue.DefaultLifetime, "how long a failing delivery is retried before it goes to the dead letters")
@@ -594,6 +594,11 @@ func newRoutes(cfg *config, boxes *store.Mailboxes) (*route.Mux, error) {
 			e := &webhook.Endpoint{URL: rl.url, Secrets: rl.secrets, Timeout: rl.timeout}
 			if len(e.Secrets) == 0 {
 				e.Secrets = cfg.webhookSecrets
+			}
+			if len(e.Secrets) == 0 {
+				// Unsigned, anyone who finds the URL can post mail to
+				// the application.
+				return nil, fmt.Errorf("%s: a webhook needs a secret to sign its POSTs: give -webhook-secret (or secret= in the routes file), such as this new one: %s", where(rl), webhook.NewSecret())
 			}
 			if rl.raw {
 				e.Format = webhook.RFC822

@@ -417,6 +417,7 @@ func TestRoutesFileErrors(t *testing.T) {
 		{"* webhook https://app.example/ secret=whsec_***\n", nil, "routes:1:"},
 		{"* maildir\n", []string{"-maildir", ""}, "maildir with -maildir"},
 		{"* maildir\n*@other.test drop\n", nil, ""}, // a pattern for a domain not received is harmless
+		{"* webhook http://127.0.0.1:1/hook\n", nil, "routes:1: a webhook needs a secret"},
 		{"* maildir\nme@@inbox.test drop\n", nil, "me@@inbox.test"},
 		{"* maildir\n* drop\n", nil, ""}, // two actions for one pattern
 	} {
@@ -436,6 +437,14 @@ func TestRoutesFileErrors(t *testing.T) {
 		if code != 1 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%q: exit %d, %s; want 1 and %q", tc.file, code, stderr.String(), tc.want)
 		}
+	}
+
+	// -webhook without -webhook-secret: the error offers a new secret.
+	var stderr bytes.Buffer
+	code := run([]string{"-domain", "inbox.test", "-maildir", filepath.Join(dir, "mail"), "-queue", filepath.Join(dir, "q"),
+		"-webhook", "http://127.0.0.1:1/hook"}, &stderr)
+	if code != 1 || !regexp.MustCompile(`-webhook: a webhook needs a secret.* whsec_[A-Za-z0-9+/]+=*`).MatchString(stderr.String()) {
+		t.Errorf("-webhook without a secret: exit %d, %s", code, stderr.String())
 	}
 }
 
