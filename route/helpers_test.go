@@ -26,8 +26,8 @@ type commit struct {
 }
 
 // recorder is a Committer that keeps what it is given, in memory, and
-// fails with err when it is set. It stands for the queue until that is
-// merged.
+// fails with err when it is set: the tests see exactly what Add got, and
+// make it fail at will. The inbox's tests run the real queue.
 type recorder struct {
 	mu      sync.Mutex
 	commits []commit
