@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -70,8 +71,10 @@ type Endpoint struct {
 	MaxAttachmentBytes int64
 	// MaxConcurrent bounds the requests in flight at once; others wait
 	// for a slot (a bound on the receiver's load and on the memory of the
-	// bodies being sent). Zero means DefaultMaxConcurrent; negative means
-	// no limit.
+	// JSON bodies being sent, each up to MaxAttachmentBytes and 2 MiB of
+	// text and HTML, in base64 and JSON; an RFC822 body is read from the
+	// queue's file, not held). Zero means DefaultMaxConcurrent; negative
+	// means no limit.
 	MaxConcurrent int
 	// Timeout bounds each request, up to the end of the response's header.
 	// Zero means DefaultTimeout; negative means none (then only ctx and
@@ -210,7 +213,7 @@ func (e *Endpoint) send(ctx context.Context, m *queue.Message, rcpt []string, id
 	defer e.release()
 
 	// The body is made once a slot is held, so that MaxConcurrent bounds
-	// the bodies in memory too.
+	// the JSON bodies in memory too.
 	body, header, err := e.body(m, rcpt)
 	if err != nil {
 		return err
@@ -221,9 +224,13 @@ func (e *Endpoint) send(ctx context.Context, m *queue.Message, rcpt []string, id
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), io.NewSectionReader(body, 0, body.Size()))
 	if err != nil {
 		return fmt.Errorf("webhook: POST %s: %w", where, err)
+	}
+	req.ContentLength = body.Size()
+	req.GetBody = func() (io.ReadCloser, error) {
+		return io.NopCloser(io.NewSectionReader(body, 0, body.Size())), nil
 	}
 	req.Header = header
 	req.Header.Set("User-Agent", userAgent)
@@ -231,7 +238,11 @@ func (e *Endpoint) send(ctx context.Context, m *queue.Message, rcpt []string, id
 	req.Header.Set(HeaderID, id)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(timestamp, 10))
 	if keys != nil {
-		req.Header.Set(HeaderSignature, sign(keys, id, timestamp, body))
+		sig, err := signReader(keys, id, timestamp, io.NewSectionReader(body, 0, body.Size()))
+		if err != nil {
+			return fmt.Errorf("webhook: reading message %s: %w", m.ID, err)
+		}
+		req.Header.Set(HeaderSignature, sig)
 	}
 	resp, err := e.client().Do(req)
 	if err != nil {
@@ -241,8 +252,9 @@ func (e *Endpoint) send(ctx context.Context, m *queue.Message, rcpt []string, id
 	return e.outcome(where, resp)
 }
 
-// body returns the request's body and header for the Format.
-func (e *Endpoint) body(m *queue.Message, rcpt []string) ([]byte, http.Header, error) {
+// body returns the request's body and header for the Format: the JSON
+// payload in memory, or the message where it lies.
+func (e *Endpoint) body(m *queue.Message, rcpt []string) (*io.SectionReader, http.Header, error) {
 	if e.Format == RFC822 {
 		return rfc822Body(m, rcpt)
 	}
@@ -254,7 +266,7 @@ func (e *Endpoint) body(m *queue.Message, rcpt []string) ([]byte, http.Header, e
 	if err != nil {
 		return nil, nil, err
 	}
-	return body, http.Header{"Content-Type": {"application/json"}}, nil
+	return io.NewSectionReader(bytes.NewReader(body), 0, int64(len(body))), http.Header{"Content-Type": {"application/json"}}, nil
 }
 
 // requestError describes an error of Client.Do without the URL (which

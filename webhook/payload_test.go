@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -95,7 +96,11 @@ func TestAttachmentBudget(t *testing.T) {
 			}
 			raw.WriteString("--b--\r\n")
 			m := newMessage(raw.String())
-			body, _, err := (&Endpoint{MaxAttachmentBytes: tc.limit}).body(m, nil)
+			r, _, err := (&Endpoint{MaxAttachmentBytes: tc.limit}).body(m, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(r)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -53,11 +53,10 @@ const (
 
 // rfc822Body returns the message as received and the header that carries
 // its envelope.
-func rfc822Body(m *queue.Message, rcpt []string) ([]byte, http.Header, error) {
-	body, err := io.ReadAll(io.NewSectionReader(m.Body, 0, m.Body.Size()))
-	if err != nil {
-		return nil, nil, fmt.Errorf("webhook: reading message %s: %w", m.ID, err)
-	}
+func rfc822Body(m *queue.Message, rcpt []string) (*io.SectionReader, http.Header, error) {
+	// The message itself, read where it lies (the queue's file) for the
+	// signature and again for the request: never whole in memory.
+	body := io.NewSectionReader(m.Body, 0, m.Body.Size())
 	env := &m.Envelope
 	h := http.Header{}
 	h.Set("Content-Type", "message/rfc822")

@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -102,6 +104,31 @@ func signature(key []byte, id string, timestamp int64, body []byte) string {
 	mac.Write([]byte{'.'})
 	mac.Write(body)
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// signReader is sign for a body read from r, once, whatever the number of
+// keys.
+func signReader(keys [][]byte, id string, timestamp int64, r io.Reader) (string, error) {
+	prefix := strconv.AppendInt([]byte(id+"."), timestamp, 10)
+	prefix = append(prefix, '.')
+	macs := make([]io.Writer, len(keys))
+	for i, k := range keys {
+		mac := hmac.New(sha256.New, k)
+		mac.Write(prefix)
+		macs[i] = mac
+	}
+	if _, err := io.Copy(io.MultiWriter(macs...), r); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for i, mac := range macs {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("v1,")
+		b.WriteString(base64.StdEncoding.EncodeToString(mac.(hash.Hash).Sum(nil)))
+	}
+	return b.String(), nil
 }
 
 // Sign returns the webhook-signature header of a webhook with the given
