@@ -445,7 +445,10 @@ func TestUnsigned(t *testing.T) {
 
 // TestConnectionsReused: an Endpoint without a Client of its own keeps a
 // connection per request slot, so that POSTs at the concurrency limit
-// reuse them rather than open one each.
+// reuse them rather than open one each. A connection goes back to the
+// idle ones a moment after its slot is free, so a few more than the
+// slots may be opened; http.DefaultTransport, which keeps two, opens one
+// for most POSTs here.
 func TestConnectionsReused(t *testing.T) {
 	var mu sync.Mutex
 	conns := 0
@@ -462,10 +465,10 @@ func TestConnectionsReused(t *testing.T) {
 	}
 	rc.Start()
 	t.Cleanup(rc.Close)
-	e := &Endpoint{URL: rc.URL, Secrets: []string{testSecret}, MaxConcurrent: 4}
+	e := &Endpoint{URL: rc.URL, Secrets: []string{testSecret}, MaxConcurrent: 8}
 	t.Cleanup(func() { e.client().Transport.(*http.Transport).CloseIdleConnections() })
 	var wg sync.WaitGroup
-	for range 4 {
+	for range 8 {
 		wg.Go(func() {
 			for range 25 {
 				if err := e.Run(t.Context(), newMessage(testRaw), testAttempt()); err != nil {
@@ -478,8 +481,8 @@ func TestConnectionsReused(t *testing.T) {
 	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
-	if conns > 4 {
-		t.Errorf("100 POSTs, 4 at a time, opened %d connections, want at most 4", conns)
+	if conns > 16 {
+		t.Errorf("200 POSTs, 8 at a time, opened %d connections, want at most 16", conns)
 	}
 }
 
