@@ -579,7 +579,7 @@ func newRoutes(cfg *config, boxes *store.Mailboxes) (*route.Mux, error) {
 		return fmt.Sprintf("-routes %s:%d", cfg.routes, rl.line)
 	}
 	actions := map[string][]route.Action{}
-	var order []string
+	var order []routeLine // the first line of each pattern
 	for _, rl := range lines {
 		var a route.Action
 		switch rl.action {
@@ -612,14 +612,14 @@ func newRoutes(cfg *config, boxes *store.Mailboxes) (*route.Mux, error) {
 			}
 		}
 		if _, ok := actions[rl.pattern]; !ok {
-			order = append(order, rl.pattern)
+			order = append(order, rl)
 		}
 		actions[rl.pattern] = append(actions[rl.pattern], a)
 	}
 	mux := route.NewMux()
-	for _, p := range order {
-		if err := mux.Register(p, actions[p]...); err != nil {
-			return nil, fmt.Errorf("-routes %s: %w", cfg.routes, err)
+	for _, rl := range order {
+		if err := mux.Register(rl.pattern, actions[rl.pattern]...); err != nil {
+			return nil, fmt.Errorf("%s: %w", where(rl), err)
 		}
 	}
 	// smtpd accepts postmaster at every domain without asking the routes

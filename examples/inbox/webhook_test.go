@@ -418,7 +418,8 @@ func TestRoutesFileErrors(t *testing.T) {
 		{"* maildir\n", []string{"-maildir", ""}, "maildir with -maildir"},
 		{"* maildir\n*@other.test drop\n", nil, ""}, // a pattern for a domain not received is harmless
 		{"* webhook http://127.0.0.1:1/hook\n", nil, "routes:1: a webhook needs a secret"},
-		{"* maildir\nme@@inbox.test drop\n", nil, "me@@inbox.test"},
+		{"* maildir\nme@@inbox.test drop\n", nil, "routes:2: "},
+		{"* maildir\nMe@ drop\nme@ drop\n", nil, "routes:3: "}, // one pattern, spelt twice
 		{"* maildir\n* drop\n", nil, ""}, // two actions for one pattern
 	} {
 		routes := filepath.Join(dir, "routes")
