@@ -420,7 +420,7 @@ func TestRoutesFileErrors(t *testing.T) {
 		{"* webhook http://127.0.0.1:1/hook\n", nil, "routes:1: a webhook needs a secret"},
 		{"* maildir\nme@@inbox.test drop\n", nil, "routes:2: "},
 		{"* maildir\nMe@ drop\nme@ drop\n", nil, "routes:3: "}, // one pattern, spelt twice
-		{"* maildir\n* drop\n", nil, ""}, // two actions for one pattern
+		{"* maildir\n* drop\n", nil, ""},                       // two actions for one pattern
 	} {
 		routes := filepath.Join(dir, "routes")
 		write(t, routes, tc.file)
