@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -145,16 +146,10 @@ func Sign(id string, timestamp time.Time, body []byte, secrets ...string) (strin
 	return sign(keys, id, timestamp.Unix(), body), nil
 }
 
+// sign is signReader for a body in memory.
 func sign(keys [][]byte, id string, timestamp int64, body []byte) string {
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString("v1,")
-		b.WriteString(signature(k, id, timestamp, body))
-	}
-	return b.String()
+	s, _ := signReader(keys, id, timestamp, bytes.NewReader(body)) // a bytes.Reader does not fail
+	return s
 }
 
 // Verify checks a webhook as a receiver gets it, with the default
