@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -54,4 +55,50 @@ func TestParseRoutesErrors(t *testing.T) {
 			t.Errorf("%q: error %v, want one starting %q", tc.file, err, tc.err)
 		}
 	}
+}
+
+// FuzzParseRoutes: whatever the file, parseRoutes does not panic, and
+// what it accepts is what newRoutes can use: a pattern and a known
+// action on each line, in order, a webhook with an http(s) URL and its
+// secrets in whsec_ form, nothing else with options.
+func FuzzParseRoutes(f *testing.F) {
+	for _, seed := range []string{
+		"* maildir\n",
+		"support@example.com webhook https://app.example.com/h secret=whsec_b2xk raw sync timeout=10s\n",
+		"# c\n\nnoreply@ drop\n*@example.com maildir extra\n",
+		"me@ webhook ftp://x/\n", "me@ webhook https://a/ timeout=-1s\n", "\x00 drop\r\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, file string) {
+		routes, err := parseRoutes(strings.NewReader(file))
+		if err != nil {
+			return
+		}
+		last := 0
+		for _, rl := range routes {
+			if rl.line <= last || rl.pattern == "" || strings.ContainsAny(rl.pattern, " \t\n") {
+				t.Fatalf("line %d: %+v", rl.line, rl)
+			}
+			last = rl.line
+			switch rl.action {
+			case "maildir", "drop":
+				if rl.url != "" || rl.secrets != nil || rl.raw || rl.sync || rl.timeout != 0 {
+					t.Fatalf("%s with options: %+v", rl.action, rl)
+				}
+			case "webhook":
+				u, err := url.Parse(rl.url)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || rl.timeout < 0 {
+					t.Fatalf("webhook: %+v", rl)
+				}
+				for _, s := range rl.secrets {
+					if !strings.HasPrefix(s, "whsec_") {
+						t.Fatalf("secret %q", s)
+					}
+				}
+			default:
+				t.Fatalf("action %q accepted", rl.action)
+			}
+		}
+	})
 }
