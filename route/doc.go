@@ -9,6 +9,8 @@
 //	me@                   the local part me at any domain the server accepts
 //	orders+*@example.com  orders with any tag: orders+42@example.com
 //	orders+*@             orders with any tag, at any domain accepted
+//	srs0=*@example.com    every local part that begins with srs0= (a prefix)
+//	srs0=*@               the same, at any domain accepted
 //	*@example.com         every recipient at example.com (a catch-all)
 //	*                     every recipient that passed the domain check
 //
@@ -37,24 +39,32 @@
 //	1  local+tag@domain   the address with its tag
 //	2  local+*@domain     the base with any tag, at the domain
 //	3  local@domain       the base address
-//	4  local+tag@         the local part with its tag, at any domain
-//	5  local+*@           the base with any tag, at any domain
-//	6  local@             the base, at any domain
-//	7  *@domain           the domain's catch-all
-//	8  *                  everything
+//	4  prefix*@domain     a prefix of the whole local part, at the domain
+//	5  local+tag@         the local part with its tag, at any domain
+//	6  local+*@           the base with any tag, at any domain
+//	7  local@             the base, at any domain
+//	8  prefix*@           a prefix of the whole local part, at any domain
+//	9  *@domain           the domain's catch-all
+//	10 *                  everything
 //
-// A recipient without a tag skips 1, 2, 4 and 5: orders+*@ does not match
-// orders@. A recipient without a domain (the "<Postmaster>" of RFC 5321
-// §4.5.1) is matched only by the patterns that name no domain (4 to 6, and
-// 8). A recipient whose local part is quoted, or whose base holds a '*', is
-// matched only by 7 and 8, since no other pattern can spell it. A
+// A recipient without a tag skips 1, 2, 5 and 6: orders+*@ does not match
+// orders@. Among prefix patterns the longest prefix wins, and a prefix
+// matches only a longer local part: srs0=* matches SRS0=x but not srs0=.
+// A prefix holds no '+' and no '*' (it is compared with the whole local
+// part, tag included); it serves addresses that a program makes, such as
+// the SRS addresses of the forward package. A recipient without a domain
+// (the "<Postmaster>" of RFC 5321 §4.5.1) is matched only by the patterns
+// that name no domain (5 to 8, and 10). A recipient whose local part is
+// quoted, or whose base holds a '*', is matched only by 9 and 10, since no
+// other pattern can spell it. A
 // recipient whose domain has no A-label form (which smtpd.AcceptDomains
 // refuses) matches nothing.
 //
 // Register (and Handle, which panics instead) refuses a pattern that is
 // empty, has no '@' or two, an empty local part, "*@" without a domain, a '*'
-// anywhere but as the whole local part or after the first '+' at its end
-// ("a+b+*" and "+*" are refused), a local part that is not a dot-atom
+// anywhere but as the whole local part, after the first '+' at its end
+// ("a+b+*" and "+*" are refused) or at the end of a prefix that holds no
+// '+', a local part that is not a dot-atom
 // (RFC 5321 §4.1.2; UTF-8 allowed, RFC 6531) or longer than 64 octets, and a
 // domain that is not a host name after IDNA (address literals included).
 //

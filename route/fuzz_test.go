@@ -42,11 +42,11 @@ func refMatch(patterns []string, rcpt string) (string, bool) {
 	}
 	_ = tag
 
-	best, bestRank := "", 99
+	best, bestRank, bestPrefix := "", 99, 0
 	for _, p := range patterns {
-		rank := 0
+		rank, prefix := 0, 0
 		if p == "*" {
-			rank = 8
+			rank = 10
 		} else {
 			i := strings.Index(p, "@")
 			pl, pd := p[:i], p[i+1:]
@@ -55,16 +55,23 @@ func refMatch(patterns []string, rcpt string) (string, bool) {
 			if !sameDomain && !anyDomain {
 				continue
 			}
-			offset := 0 // ranks 1-3 name the domain, 4-6 do not
+			offset := 0 // ranks 1-4 name the domain, 5-8 do not
 			if anyDomain {
-				offset = 3
+				offset = 4
 			}
 			switch {
 			case pl == "*":
 				if !sameDomain {
 					continue
 				}
-				rank = 7
+				rank = 9
+			case strings.HasSuffix(pl, "*") && !strings.HasSuffix(pl, "+*"):
+				// A prefix of the whole local part, which must be longer.
+				pre := pl[:len(pl)-1]
+				if len(local) <= len(pre) || local[:len(pre)] != pre || strings.HasPrefix(local, `"`) {
+					continue
+				}
+				rank, prefix = 4+offset, len(pre)
 			case strings.HasSuffix(pl, "+*"):
 				if !tagged || pl[:len(pl)-2] != base {
 					continue
@@ -78,8 +85,8 @@ func refMatch(patterns []string, rcpt string) (string, bool) {
 				continue
 			}
 		}
-		if rank < bestRank {
-			best, bestRank = p, rank
+		if rank < bestRank || rank == bestRank && prefix > bestPrefix {
+			best, bestRank, bestPrefix = p, rank, prefix
 		}
 	}
 	return best, bestRank < 99
@@ -93,6 +100,7 @@ var fuzzTokens = []string{
 	"me", "ME", "Me", "you", "+", "+*", "*", "@", ".", "a", "b",
 	"example.com", "EXAMPLE.com", "example.com.", "bücher.example", "xn--bcher-kva.example",
 	"Bücher.Example", "ｅｘａｍｐｌｅ.com", "jörg", "JÖRG", `"`, " ", "-", "_", "xn--zz", "\u212a",
+	"SRS0=", "srs0", "=",
 }
 
 // encode returns the fuzz input that spells the fields, separated by
@@ -122,6 +130,8 @@ func FuzzMatch(f *testing.F) {
 		{"ME", "+", "a", "@"},
 		{"me", "+*", "@"},
 		{"me", "@"},
+		{"m", "*", "@", "example.com"},
+		{"M", "*", "@"},
 		{"*", "@", "ｅｘａｍｐｌｅ.com"},
 		{"*"},
 	}
@@ -136,6 +146,7 @@ func FuzzMatch(f *testing.F) {
 	f.Add(encode([]string{"jörg", "@", "Bücher.Example"}, []string{"*", "@", "xn--bcher-kva.example"}), "JöRG@bücher.example")
 	f.Add(encode([]string{"me", "@"}, []string{"*"}), "me")
 	f.Add([]byte{}, `"me"@example.com`)
+	f.Add(encode([]string{"SRS0=", "*", "@", "example.com"}, []string{"srs0", "*", "@"}, []string{"SRS0=", "a", "*", "@", "example.com"}), "srs0=a=b@example.com")
 	f.Fuzz(func(t *testing.T, tokens []byte, rcpt string) {
 		if len(tokens) > 200 {
 			return

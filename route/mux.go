@@ -2,11 +2,14 @@ package route
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/ownmx/ownmx/queue"
+	"github.com/ownmx/ownmx/smtpd"
 )
 
 // Action is what a route does with a message for its recipients: store it,
@@ -31,6 +34,15 @@ type Mux struct {
 
 	mu     sync.RWMutex
 	routes map[string]*route // by canonical pattern
+	// prefixes holds the prefix patterns by domain ("" for those that name
+	// none), longest prefix first.
+	prefixes map[string][]prefixRoute
+}
+
+// prefixRoute is a prefix pattern's route and its prefix.
+type prefixRoute struct {
+	prefix string
+	route  *route
 }
 
 // route is one pattern with its actions.
@@ -78,7 +90,16 @@ func (mux *Mux) Register(pattern string, actions ...Action) error {
 	if mux.routes == nil {
 		mux.routes = make(map[string]*route)
 	}
-	mux.routes[key] = &route{pattern: key, actions: append([]Action(nil), actions...)}
+	r := &route{pattern: key, actions: append([]Action(nil), actions...)}
+	mux.routes[key] = r
+	if prefix, domain, ok := isPrefixPattern(key); ok {
+		if mux.prefixes == nil {
+			mux.prefixes = make(map[string][]prefixRoute)
+		}
+		list := append(mux.prefixes[domain], prefixRoute{prefix, r})
+		slices.SortStableFunc(list, func(a, b prefixRoute) int { return len(b.prefix) - len(a.prefix) })
+		mux.prefixes[domain] = list
+	}
 	return nil
 }
 
@@ -99,9 +120,37 @@ func (mux *Mux) match(rcpt string) *route {
 	if len(mux.routes) == 0 {
 		return nil
 	}
-	for _, key := range candidates(rcpt) {
+	keys := candidates(rcpt)
+	for _, key := range keys {
+		if domain, ok := strings.CutPrefix(key, prefixesAt); ok {
+			if r := mux.matchPrefix(domain, rcpt); r != nil {
+				return r
+			}
+			continue
+		}
 		if r, ok := mux.routes[key]; ok {
 			return r
+		}
+	}
+	return nil
+}
+
+// matchPrefix returns the route of the longest prefix pattern at domain
+// ("" for any domain) that rcpt's local part begins with, in ASCII lower
+// case. The caller holds mu.
+func (mux *Mux) matchPrefix(domain, rcpt string) *route {
+	list := mux.prefixes[domain]
+	if len(list) == 0 {
+		return nil
+	}
+	local, _, ok := smtpd.SplitAddress(rcpt)
+	if !ok {
+		local = rcpt
+	}
+	local = asciiLower(local)
+	for _, p := range list {
+		if len(local) > len(p.prefix) && strings.HasPrefix(local, p.prefix) {
+			return p.route
 		}
 	}
 	return nil

@@ -59,6 +59,9 @@ func canonical(pattern string) (string, error) {
 		return "*@" + domain, nil
 	}
 	local = asciiLower(local)
+	if prefix, ok := strings.CutSuffix(local, "*"); ok && prefix != "" && !strings.HasSuffix(prefix, "+") {
+		return prefixPattern(prefix, domain, bad)
+	}
 	base := local
 	if strings.HasSuffix(local, "+*") {
 		base = local[:len(local)-2]
@@ -70,12 +73,41 @@ func canonical(pattern string) (string, error) {
 		}
 	}
 	if strings.IndexByte(base, '*') >= 0 {
-		return "", bad(`"*" may only be the whole pattern, the whole local part ("*@example.com") or follow the first "+" at the end of it ("orders+*@")`)
+		return "", bad(`"*" may only be the whole pattern, the whole local part ("*@example.com"), follow the first "+" at the end of it ("orders+*@") or end a prefix ("srs0=*@")`)
 	}
 	if err := checkLocal(local); err != nil {
 		return "", bad(err.Error())
 	}
 	return local + "@" + domain, nil
+}
+
+// prefixPattern checks a prefix pattern, prefix "*" "@" domain (prefix in
+// ASCII lower case, domain canonical or ""), and returns its canonical form.
+// The prefix holds no '*' and no Delimiter (a tag's wildcard is "base+*"),
+// and must be the start of a Dot-string local part.
+func prefixPattern(prefix, domain string, bad func(string) error) (string, error) {
+	switch {
+	case strings.IndexByte(prefix, '*') >= 0:
+		return "", bad(`"*" may only end a prefix ("srs0=*@"), once`)
+	case strings.IndexByte(prefix, Delimiter) >= 0:
+		return "", bad(`a prefix holds a "+": write "orders+*@" for a tag's wildcard`)
+	}
+	// "x" stands for what follows the prefix: "bounces.*" is a prefix of
+	// "bounces.x", "a..*" of nothing.
+	if err := checkLocal(prefix + "x"); err != nil {
+		return "", bad(err.Error())
+	}
+	return prefix + "*@" + domain, nil
+}
+
+// isPrefixPattern reports whether a canonical pattern is a prefix pattern,
+// and returns its prefix and domain.
+func isPrefixPattern(pattern string) (prefix, domain string, ok bool) {
+	local, domain, found := strings.Cut(pattern, "@")
+	if !found || len(local) < 2 || !strings.HasSuffix(local, "*") || strings.HasSuffix(local, "+*") {
+		return "", "", false
+	}
+	return local[:len(local)-1], domain, true
 }
 
 // patternDomain returns the canonical form of a pattern's domain, or why it
@@ -167,22 +199,27 @@ func candidates(rcpt string) []string {
 	if i := strings.IndexByte(local, Delimiter); i > 0 {
 		base, tagged = local[:i], true
 	}
-	keys := make([]string, 0, 8)
+	keys := make([]string, 0, 10)
 	if domain != "" {
 		if tagged {
 			keys = append(keys, local+"@"+domain, base+"+*@"+domain)
 		}
-		keys = append(keys, base+"@"+domain)
+		keys = append(keys, base+"@"+domain, prefixesAt+domain)
 	}
 	if tagged {
 		keys = append(keys, local+"@", base+"+*@")
 	}
-	keys = append(keys, base+"@")
+	keys = append(keys, base+"@", prefixesAt)
 	if domain != "" {
 		keys = append(keys, "*@"+domain)
 	}
 	return append(keys, "*")
 }
+
+// prefixesAt, followed by a domain or nothing, is the candidate that stands
+// for the prefix patterns of that domain, or of any domain: no pattern can
+// hold its NUL.
+const prefixesAt = "\x00@"
 
 // asciiLower lower-cases the ASCII letters of s and nothing else: local
 // parts compare without regard to ASCII case, and strings.ToLower would

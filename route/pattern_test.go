@@ -27,6 +27,23 @@ var kinds = []string{
 	"*",                   // 8 everything
 }
 
+// prefixKinds are kinds with the prefix patterns among them, in the order
+// of the precedence table, for the recipient me+shop@example.com.
+var prefixKinds = []string{
+	"me+shop@example.com", // 1
+	"me+*@example.com",    // 2
+	"me@example.com",      // 3
+	"me*@example.com",     // 4 a prefix, the longer one first
+	"m*@example.com",      // 4
+	"me+shop@",            // 5
+	"me+*@",               // 6
+	"me@",                 // 7
+	"me*@",                // 8
+	"m*@",                 // 8
+	"*@example.com",       // 9
+	"*",                   // 10
+}
+
 // TestPrecedencePairs registers every pair of pattern kinds, in both
 // orders, and checks that the more specific one wins for a recipient both
 // match, whichever was registered first.
@@ -42,6 +59,50 @@ func TestPrecedencePairs(t *testing.T) {
 					t.Errorf("%q and %q registered: me+shop@example.com matched %q (ok %v), want %q", order[0], order[1], got, ok, hi)
 				}
 			}
+		}
+	}
+}
+
+// TestPrecedencePairsWithPrefixes is TestPrecedencePairs over the kinds
+// with prefix patterns among them, longer prefixes before shorter ones.
+func TestPrecedencePairsWithPrefixes(t *testing.T) {
+	for i, hi := range prefixKinds {
+		for _, lo := range prefixKinds[i+1:] {
+			for _, order := range [][2]string{{hi, lo}, {lo, hi}} {
+				mux := NewMux()
+				mux.Handle(order[0], nop)
+				mux.Handle(order[1], nop)
+				got, _, ok := mux.Match("me+shop@example.com")
+				if !ok || got != hi {
+					t.Errorf("%q and %q registered: me+shop@example.com matched %q (ok %v), want %q", order[0], order[1], got, ok, hi)
+				}
+			}
+		}
+	}
+}
+
+// TestPrefixPatterns checks what a prefix pattern matches, with SRS
+// addresses as the forward package makes them.
+func TestPrefixPatterns(t *testing.T) {
+	mux := NewMux()
+	mux.Handle("srs0=*@fwd.example", nop)
+	mux.Handle("srs1=*@", nop)
+	mux.Handle("*@fwd.example", nop)
+	for _, tc := range []struct{ rcpt, want string }{
+		{"SRS0=HHHH=TT=orig.example=alice@fwd.example", "srs0=*@fwd.example"},
+		{"srs0=hhhh=tt=orig.example=alice+tag@FWD.example", "srs0=*@fwd.example"},
+		{"SRS0=@fwd.example", "*@fwd.example"},    // only the prefix: a prefix matches longer local parts
+		{"SRS0@fwd.example", "*@fwd.example"},     // not the prefix
+		{"SRS0=x@other.example", ""},              // the prefix names fwd.example
+		{"SRS1=x@other.example", "srs1=*@"},       // any domain
+		{"SRS1=x@fwd.example", "srs1=*@"},         // a prefix at any domain beats the catch-all, as "me@" does
+		{`"SRS0=x"@fwd.example`, "*@fwd.example"}, // quoted: only the catch-alls
+		{"srs0=x", ""}, // no domain: only patterns that name none
+		{"SRS1=x", "srs1=*@"},
+	} {
+		got, _, _ := mux.Match(tc.rcpt)
+		if got != tc.want {
+			t.Errorf("Match(%q) = %q, want %q", tc.rcpt, got, tc.want)
 		}
 	}
 }
@@ -175,10 +236,12 @@ func TestBadPatterns(t *testing.T) {
 		{"**", `no "@"`},
 		{"*me@example.com", `"*" may only be`},
 		{"m*e@example.com", `"*" may only be`},
-		{"me*@", `"*" may only be`},
-		{"**@example.com", `"*" may only be`},
+		{"**@example.com", `"*" may only end a prefix`},
+		{"m*e*@example.com", `"*" may only end a prefix`},
+		{"me..x*@", `holds ".."`},
+		{"m e*@", `holds ' '`},
 		{"me+*x@example.com", `"*" may only be`},
-		{"me+x*@example.com", `"*" may only be`},
+		{"me+x*@example.com", `a prefix holds a "+"`},
 		{"*+*@example.com", `"*" may only be`},
 		{"me@*.example.com", "invalid domain"},
 		{"me@*", "invalid domain"},
@@ -245,6 +308,10 @@ func TestGoodPatterns(t *testing.T) {
 		{"me@1.2", "me@1.2"},
 		{"me@a-b.example", "me@a-b.example"},
 		{"x+*@Example.COM.", "x+*@example.com"},
+		{"SRS0=*@Example.COM", "srs0=*@example.com"},
+		{"me*@", "me*@"},
+		{"a.b*@", "a.b*@"},
+		{"bounces.*@example.com", "bounces.*@example.com"},
 	} {
 		got, err := canonical(tc.pattern)
 		if err != nil || got != tc.canonical {
