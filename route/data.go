@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/ownmx/ownmx/auth"
@@ -30,6 +31,32 @@ type Committer interface {
 type Decider interface {
 	Action
 	Decide(ctx context.Context, m *queue.Message, rcpt []string) error
+}
+
+// Redirector is an Action that stands for another recipient of this
+// server: a forward to an address at one of its own domains. At DATA the
+// Mux commits the message for the actions of the route that the target
+// matches, with the target as their recipient, in place of the
+// Redirector's own delivery, as Postfix resolves a virtual alias before it
+// queues. Redirect returns the target, and false when the action is to run
+// as itself. Redirects are followed up to 8 deep; a loop, or a target that
+// matches no route, defers the message (451 4.3.0) with an error naming
+// it.
+type Redirector interface {
+	Action
+	Redirect() (rcpt string, ok bool)
+}
+
+// QuarantineDecliner is an Action that declines quarantined mail (the
+// Quarantine of a DMARC policy): a forward, which would hand another
+// provider as good a message that this server filed as Junk. For a
+// quarantined message, the Mux leaves such an action out when its route
+// keeps the message by another action (a Store, which files it in Junk),
+// and commits it otherwise, so that the action declines the message when
+// it runs (a dead letter that says why, which an operator may replay).
+type QuarantineDecliner interface {
+	Action
+	DeclinesQuarantine() bool
 }
 
 // Handler returns the smtpd.DataHandler that routes each message: it
@@ -96,14 +123,9 @@ func (mux *Mux) data(ctx context.Context, q Committer, env *smtpd.Envelope, r io
 		}
 	}
 
-	var deliveries []queue.Delivery
-	for _, g := range groups {
-		for i, a := range g.route.actions {
-			if _, ok := a.(Decider); ok || isDrop(a) {
-				continue
-			}
-			deliveries = append(deliveries, queue.Delivery{Action: actionName(g.route.pattern, i), Rcpt: append([]string(nil), g.rcpt...)})
-		}
+	deliveries, err := mux.deliveries(groups, qenv.Quarantine)
+	if err != nil {
+		return fmt.Errorf("route: message %s: %w", env.ID, err)
 	}
 	if len(deliveries) == 0 {
 		return nil // all dropped, or decided
@@ -116,6 +138,86 @@ func (mux *Mux) data(ctx context.Context, q Committer, env *smtpd.Envelope, r io
 		return fmt.Errorf("route: committing message %s: %w", env.ID, err)
 	}
 	return nil
+}
+
+// maxRedirects bounds a chain of Redirectors: a forward to a local address
+// that forwards to another, and so on.
+const maxRedirects = 8
+
+// deliveries returns the queue deliveries of groups: one per route and
+// action, Drop and the Deciders left out, Redirectors replaced by the
+// actions of their target's route, and QuarantineDecliners left out of a
+// quarantined message when their route keeps it by another action. A
+// route and action reached twice (two aliases of one target) is one
+// delivery, each recipient in it once.
+func (mux *Mux) deliveries(groups []group, quarantine bool) ([]queue.Delivery, error) {
+	var out []queue.Delivery
+	index := make(map[string]int) // by action name
+	add := func(r *route, i int, rcpt []string) {
+		name := actionName(r.pattern, i)
+		k, ok := index[name]
+		if !ok {
+			k = len(out)
+			index[name] = k
+			out = append(out, queue.Delivery{Action: name})
+		}
+		for _, to := range rcpt {
+			if !slices.Contains(out[k].Rcpt, to) {
+				out[k].Rcpt = append(out[k].Rcpt, to)
+			}
+		}
+	}
+	var expand func(r *route, rcpt []string, depth int, via []string) error
+	expand = func(r *route, rcpt []string, depth int, via []string) error {
+		for i, a := range r.actions {
+			if _, ok := a.(Decider); ok || isDrop(a) {
+				continue
+			}
+			if quarantine && declines(a) && keeps(r) {
+				continue
+			}
+			if rd, ok := a.(Redirector); ok {
+				if target, ok := rd.Redirect(); ok {
+					if depth >= maxRedirects || slices.Contains(via, target) {
+						return fmt.Errorf("redirects loop or go deeper than %d: %q", maxRedirects, append(via, target))
+					}
+					tr := mux.match(target)
+					if tr == nil {
+						return fmt.Errorf("%s redirects to %q, which matches no route", actionName(r.pattern, i), cut(target))
+					}
+					if err := expand(tr, []string{target}, depth+1, append(via, target)); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			add(r, i, rcpt)
+		}
+		return nil
+	}
+	for _, g := range groups {
+		if err := expand(g.route, g.rcpt, 0, slices.Clone(g.rcpt)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// declines reports whether a is a QuarantineDecliner that declines.
+func declines(a Action) bool {
+	d, ok := a.(QuarantineDecliner)
+	return ok && d.DeclinesQuarantine()
+}
+
+// keeps reports whether r has an action that keeps a quarantined message:
+// one that is neither Drop nor a decliner (a Store, a webhook).
+func keeps(r *route) bool {
+	for _, a := range r.actions {
+		if !isDrop(a) && !declines(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // group matches each recipient and groups them by route, routes in the
