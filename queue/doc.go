@@ -57,7 +57,9 @@
 // wait and gets it. A failure whose next try would come more than Lifetime
 // (default five days) after the message's commit or last replay makes the
 // delivery dead, its last error the reason; an error made with Permanent
-// makes it dead at once. Each failed try and each dead letter is logged.
+// makes it dead at once. A try that is the last the lifetime allows is
+// told so (Attempt.Final), for runners that owe the sender a bounce. Each
+// failed try and each dead letter is logged.
 //
 // # Dead letters
 //

@@ -121,6 +121,7 @@ func names(t testing.TB, dir string) []string {
 type call struct {
 	id, attempt string
 	number      int
+	final       bool
 	body        string
 	ctxErr      func() error
 	reply       chan error // what Run returns
@@ -145,7 +146,7 @@ func (c *chanRunner) Run(ctx context.Context, m *Message, a *Attempt) error {
 		return err
 	}
 	reply := make(chan error, 1)
-	c.calls <- call{id: m.ID, attempt: a.ID, number: a.Number, body: string(b), ctxErr: ctx.Err, reply: reply}
+	c.calls <- call{id: m.ID, attempt: a.ID, number: a.Number, final: a.Final, body: string(b), ctxErr: ctx.Err, reply: reply}
 	select {
 	case err := <-reply:
 		return err

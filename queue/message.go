@@ -77,6 +77,13 @@ type Attempt struct {
 	ID string
 	// Number counts the tries of this delivery, from 1.
 	Number int
+	// Final is true when this is the delivery's last try: the message's
+	// lifetime ends before a next try could come, so a failure now makes
+	// the delivery dead, as a Permanent error does. A Runner that owes
+	// someone word of a failure (a bounce to the sender) gives it when it
+	// fails on a Final try or with a Permanent error. An error made with
+	// RetryAfter may end a delivery that was not Final too.
+	Final bool
 }
 
 // Runner runs one delivery of a message. It returns nil once the delivery

@@ -192,7 +192,7 @@ func (q *Queue) runMessage(ctx context.Context, r Runner, f *os.File, name strin
 		if d.State != Pending || d.Next.After(now) {
 			continue
 		}
-		a := &Attempt{Delivery: h.Deliveries[i], ID: attemptID(name, i), Number: d.Tries + 1}
+		a := &Attempt{Delivery: h.Deliveries[i], ID: attemptID(name, i), Number: d.Tries + 1, Final: q.final(d, st.Since, now)}
 		m := &Message{ID: name, Envelope: h.Envelope, Body: io.NewSectionReader(f, off, size)}
 		wg.Go(func() {
 			err := try(ctx, r, m, a)
@@ -212,7 +212,7 @@ func (q *Queue) runMessage(ctx context.Context, r Runner, f *os.File, name strin
 		}
 		ran = true
 		d := &st.Deliveries[i]
-		flush = q.record(d, st.Since, results[i]) || flush
+		flush = q.record(d, st.Since, results[i], a.Final) || flush
 		q.log(name, a, d, results[i])
 	}
 	if next, pending := st.due(); !ran && pending {
@@ -274,10 +274,18 @@ func try(ctx context.Context, r Runner, m *Message, a *Attempt) (err error) {
 	return r.Run(ctx, m, a)
 }
 
+// final reports whether a try of d at now is its last: whether the
+// message's lifetime, which began at since, ends before the shortest wait
+// that a failure now would bring.
+func (q *Queue) final(d deliveryState, since, now time.Time) bool {
+	return q.opts.Lifetime > 0 && now.Add(q.minBackoff(d.Failures+1)).After(since.Add(q.opts.Lifetime))
+}
+
 // record notes the result err of a try of d, whose message's lifetime
 // began at since, and reports whether it made d done or dead, a change
-// to flush before going on.
-func (q *Queue) record(d *deliveryState, since time.Time, err error) bool {
+// to flush before going on. A failure of a final try (Attempt.Final)
+// makes d dead.
+func (q *Queue) record(d *deliveryState, since time.Time, err error, final bool) bool {
 	now := q.now()
 	d.Tries++
 	if err == nil {
@@ -295,7 +303,7 @@ func (q *Queue) record(d *deliveryState, since time.Time, err error) bool {
 		wait = after
 	}
 	next := now.Add(wait)
-	if q.opts.Lifetime > 0 && next.After(since.Add(q.opts.Lifetime)) {
+	if q.opts.Lifetime > 0 && (final || next.After(since.Add(q.opts.Lifetime))) {
 		d.State, d.Next = Dead, time.Time{}
 		d.Error = fmt.Sprintf("gave up after %d tries, the lifetime of %v having passed: %v", d.Tries, q.opts.Lifetime, err)
 		return true
@@ -309,12 +317,19 @@ func (q *Queue) record(d *deliveryState, since time.Time, err error) bool {
 // deliveries that failed together do not come back together), at most
 // MaxBackoff.
 func (q *Queue) backoff(n int) time.Duration {
+	d := q.minBackoff(n)
+	if d > 0 {
+		d += rand.N(d/4 + 1)
+	}
+	return min(max(d, q.opts.MinBackoff), q.opts.MaxBackoff)
+}
+
+// minBackoff is backoff without the random part: the shortest wait after
+// the n-th failure in a row.
+func (q *Queue) minBackoff(n int) time.Duration {
 	d := q.opts.MinBackoff
 	for i := 1; i < n && d < q.opts.MaxBackoff; i++ {
 		d *= 2
-	}
-	if d > 0 {
-		d += rand.N(d/4 + 1)
 	}
 	return min(max(d, q.opts.MinBackoff), q.opts.MaxBackoff)
 }

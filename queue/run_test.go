@@ -179,9 +179,14 @@ func TestDead(t *testing.T) {
 					cl := r.next(t)
 					if cl.attempt == id+".0" {
 						r.reply(nil)
-					} else {
-						r.reply(err)
+						continue
 					}
+					// Only the 4th try, at minute 7, is told it is the
+					// last: its next would come at minute 15.
+					if want := n == 3; cl.final != want {
+						t.Errorf("try %d: Final %v, want %v", cl.number, cl.final, want)
+					}
+					r.reply(err)
 				}
 				wait(t, 1)
 				if n < len(tc.errs)-1 {
