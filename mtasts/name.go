@@ -1,6 +1,10 @@
 package mtasts
 
-import "strings"
+import (
+	"strings"
+
+	"golang.org/x/net/idna"
+)
 
 // hostName returns name in the form this package compares names in: ASCII
 // lower case, without a final dot. It reports false when name is not a
@@ -57,4 +61,24 @@ func lowerASCII(s string) string {
 		}
 	}
 	return s
+}
+
+// policyDomain returns the name under which domain, a recipient domain,
+// publishes its policy: its A-labels (RFC 5891 §5, through the Lookup
+// profile of golang.org/x/net/idna, so that a domain of an SMTPUTF8
+// address is found), in lower case, without a final dot. It reports false
+// when domain is not a host name, as no such domain can publish a policy.
+func policyDomain(domain string) (string, bool) {
+	domain = strings.TrimSuffix(domain, ".")
+	for i := 0; i < len(domain); i++ {
+		if domain[i] >= 0x80 {
+			ascii, err := idna.Lookup.ToASCII(domain)
+			if err != nil {
+				return "", false
+			}
+			domain = ascii
+			break
+		}
+	}
+	return hostName(domain)
 }
