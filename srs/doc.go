@@ -14,9 +14,11 @@
 //
 // # The format
 //
-// Addresses are those of Shevek's SRS paper and his libsrs2 (srs2.c), which
-// postsrsd (Postfix) copies and Exim's SRS support follows, so that a
-// forwarder can move between them with the same secret:
+// Addresses are those of Shevek's SRS paper and his libsrs2 (srs2.c), whose
+// code postsrsd (Postfix's SRS daemon, 1.x) carries, so that a forwarder
+// can move between them with the same secret; the tests check this against
+// postsrsd. Exim's built-in SRS (4.95 and later) writes addresses of the
+// same layout with a hash of its own: they are not claimed compatible.
 //
 //   - SRS0=HHHH=TT=domain=local@fwd for an ordinary sender local@domain.
 //     TT is the day the address was made, days since 1970 modulo 1024 in two
@@ -32,10 +34,12 @@
 //     forwarded again keeps first and the rest and gets this forwarder's
 //     hash: a chain never grows.
 //
-// As libsrs2 does, Reverse compares hashes and reads timestamps without
-// regard to case (mail systems change the case of local parts), and the
-// separator after SRS0 or SRS1 may be "=", "+" or "-"; Forward always
-// writes "=".
+// Reverse compares hashes without regard to case, as libsrs2 does, and
+// reads timestamps in either case, as postsrsd's copy of it does: mail
+// systems change the case of local parts. The separator after SRS0 or SRS1
+// may be "=", "+" or "-"; Forward always writes "=". Unlike libsrs2,
+// Reverse accepts an SRS0 address dated one day ahead, as another host of
+// the same forwarder whose clock is ahead makes them.
 //
 // # Addresses
 //
@@ -53,10 +57,11 @@
 //
 // # Strength
 //
-// The hash is 24 bits, compared without regard to case: about one guess in
-// two million is right (38 classes of character per position). What it
-// protects is the forwarder's domain being used as an open relay for
-// bounces; a found address only ever reaches the original sender.
-// Timestamps wrap after 1024 days, so an address of nearly three years ago
-// looks new again, as in every implementation of the format.
+// The hash keeps strangers from making SRS addresses that Reverse accepts,
+// which would let them relay mail through the forwarder to addresses of
+// their choosing. It is 24 bits, compared without regard to case: about
+// one guess in two million is right (38 classes of character per
+// position), so a forwarder should still limit how many bounces it
+// relays. Timestamps wrap after 1024 days, so an address of nearly three
+// years ago looks new again, as in every implementation of the format.
 package srs

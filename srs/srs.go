@@ -51,8 +51,8 @@ const day = 24 * time.Hour
 // goroutines at once; its fields must not change meanwhile.
 type Rewriter struct {
 	// Domain is the forwarding domain: SRS addresses are @Domain, and its
-	// SPF record must name the hosts that forward. Required; a domain in
-	// U-labels is used in A-labels.
+	// SPF record must name the hosts that forward. Required; it is written
+	// in lower case, and a domain in U-labels in A-labels.
 	Domain string
 
 	// Secrets key the hashes. The first signs; each of them verifies, so
