@@ -217,21 +217,28 @@ func TestInteropKeyFiles(t *testing.T) {
 		t.Fatal("dkimsign is not installed: .ci/run installs python3-dkim")
 	}
 	dir := t.TempDir()
+	rsaPKCS8 := openssl(t, nil, "genrsa", "2048")
 	for _, tt := range []struct {
 		name     string
-		genpkey  []string
+		pem      []byte
+		begin    string // the PEM block's first line
 		signalg  string
 		spkiSkip int // bytes of the SubjectPublicKeyInfo before the Ed25519 key
 	}{
-		{"openssl genrsa 2048 (PKCS#8)", []string{"genrsa", "2048"}, "rsa-sha256", 0},
-		{"openssl genrsa -traditional 2048 (PKCS#1)", []string{"genrsa", "-traditional", "2048"}, "rsa-sha256", 0},
-		{"openssl genpkey -algorithm ed25519", []string{"genpkey", "-algorithm", "ed25519"}, "ed25519-sha256", 12},
+		{"openssl genrsa 2048 (PKCS#8)", rsaPKCS8, "-----BEGIN PRIVATE KEY-----", "rsa-sha256", 0},
+		// What openssl genrsa -traditional writes, without making
+		// another key.
+		{"openssl pkey -traditional (PKCS#1)", openssl(t, rsaPKCS8, "pkey", "-traditional"), "-----BEGIN RSA PRIVATE KEY-----", "rsa-sha256", 0},
+		{"openssl genpkey -algorithm ed25519", openssl(t, nil, "genpkey", "-algorithm", "ed25519"), "-----BEGIN PRIVATE KEY-----", "ed25519-sha256", 12},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			pemKey := openssl(t, nil, tt.genpkey...)
+			pemKey := tt.pem
 			keyFile := filepath.Join(dir, "key.pem")
 			if err := os.WriteFile(keyFile, pemKey, 0o600); err != nil {
 				t.Fatal(err)
+			}
+			if !bytes.HasPrefix(pemKey, []byte(tt.begin+"\n")) {
+				t.Fatalf("openssl wrote another form than %s:\n%s", tt.name, pemKey)
 			}
 			key, err := ParseSigningKey(pemKey)
 			if err != nil {
