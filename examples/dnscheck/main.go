@@ -6,6 +6,7 @@
 //	go run ./examples/dnscheck -domain example.com -mx mx.example.com -ip 203.0.113.25,2001:db8::25
 //	go run ./examples/dnscheck -domain example.com -mx mx.example.com -ip 203.0.113.25 -dkim mail -json
 //	go run ./examples/dnscheck -domain example.com -mx mx.example.com -ip 203.0.113.25 -records
+//	go run ./examples/dnscheck -domain example.com -mx mx.example.com -ip 203.0.113.25 -records -dkim-key dkim.pem -dkim-selector mail
 //
 // Flags:
 //
@@ -14,6 +15,12 @@
 //	-ip IP[,IP]    the public addresses of HOST (required)
 //	-dns ADDR      the nameserver to ask, host:port (default: the first in /etc/resolv.conf)
 //	-dkim SEL[,SEL] DKIM selectors whose keys should be published
+//	-dkim-key FILE the PEM private key that signs the domain's mail (openssl
+//	               genrsa 2048, or openssl genpkey -algorithm ed25519); with
+//	               -records, its DKIM record is among those printed
+//	-dkim-selector SEL the selector of -dkim-key's record, published at
+//	               SEL._domainkey.D; without -records, SEL is checked like
+//	               the -dkim selectors
 //	-json          print the report as JSON
 //	-records       print the records to publish, ask nothing, and exit 0
 //	-timeout D     how long to wait for each DNS reply (default 5s)
@@ -39,11 +46,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/ownmx/ownmx/auth"
 	"github.com/ownmx/ownmx/dnsx"
 )
 
@@ -63,6 +72,8 @@ type options struct {
 	domain, mx, dns string
 	ips             []netip.Addr
 	dkim            []string
+	dkimSelector    string
+	dkimRecord      string // the DKIM TXT record of -dkim-key, or ""
 	json, records   bool
 	timeout         time.Duration
 }
@@ -76,16 +87,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "dnscheck: %v\n", err)
-		fmt.Fprintln(stderr, "usage: dnscheck -domain D -mx HOST -ip IP[,IP] [-dns ADDR] [-dkim SEL[,SEL]] [-json] [-records]")
+		fmt.Fprintln(stderr, "usage: dnscheck -domain D -mx HOST -ip IP[,IP] [-dns ADDR] [-dkim SEL[,SEL]] [-dkim-key FILE -dkim-selector SEL] [-json] [-records]")
 		return exitUsage
 	}
 
 	if opts.records {
 		recs := dnsx.Records(opts.domain, opts.mx, opts.ips)
+		if opts.dkimRecord != "" {
+			recs = append(recs, dnsx.Record{
+				Type:    "TXT",
+				Name:    opts.dkimSelector + "._domainkey." + strings.TrimSuffix(strings.ToLower(opts.domain), "."),
+				Content: opts.dkimRecord,
+			})
+		}
 		if opts.json {
 			return writeJSON(stdout, stderr, recs, exitOK)
 		}
-		if err := dnsx.WriteRecords(stdout, recs); err != nil {
+		if err := writeRecords(stdout, recs); err != nil {
 			fmt.Fprintf(stderr, "dnscheck: %v\n", err)
 			return exitUsage
 		}
@@ -124,7 +142,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // parseArgs reads the flags and checks that they make sense.
 func parseArgs(args []string, stderr io.Writer) (options, error) {
 	var opts options
-	var ips, dkim string
+	var ips, dkim, dkimKey string
 	fs := flag.NewFlagSet("dnscheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&opts.domain, "domain", "", "the `domain` that receives mail")
@@ -132,6 +150,8 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&ips, "ip", "", "the public addresses of the mail exchanger, comma-separated")
 	fs.StringVar(&opts.dns, "dns", "", "the nameserver to ask, host:port (default: the first in /etc/resolv.conf)")
 	fs.StringVar(&dkim, "dkim", "", "DKIM `selectors` whose keys should be published, comma-separated")
+	fs.StringVar(&dkimKey, "dkim-key", "", "the PEM private key `file` that signs the domain's mail; -records prints its DKIM record")
+	fs.StringVar(&opts.dkimSelector, "dkim-selector", "", "the `selector` of -dkim-key's record")
 	fs.BoolVar(&opts.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&opts.records, "records", false, "print the records to publish and exit")
 	fs.DurationVar(&opts.timeout, "timeout", 5*time.Second, "how long to wait for each DNS reply")
@@ -152,6 +172,10 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return opts, errors.New("-ip is required")
 	case opts.timeout <= 0:
 		return opts, fmt.Errorf("-timeout %v is not positive", opts.timeout)
+	case dkimKey != "" && opts.dkimSelector == "":
+		return opts, errors.New("-dkim-key needs -dkim-selector")
+	case dkimKey == "" && opts.dkimSelector != "":
+		return opts, errors.New("-dkim-selector needs -dkim-key")
 	}
 	for _, s := range strings.Split(ips, ",") {
 		ip, err := netip.ParseAddr(strings.TrimSpace(s))
@@ -165,7 +189,93 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 			opts.dkim = append(opts.dkim, s)
 		}
 	}
+	if dkimKey != "" {
+		if !isSelector(opts.dkimSelector) {
+			return opts, fmt.Errorf("-dkim-selector %q is not a selector: labels of letters, digits and hyphens (RFC 6376 §3.1)", opts.dkimSelector)
+		}
+		rec, err := dkimRecord(dkimKey)
+		if err != nil {
+			return opts, err
+		}
+		opts.dkimRecord = rec
+		if !slices.Contains(opts.dkim, opts.dkimSelector) {
+			opts.dkim = append(opts.dkim, opts.dkimSelector)
+		}
+	}
 	return opts, nil
+}
+
+// dkimRecord reads the private key in file and returns the DKIM record of
+// its public half.
+func dkimRecord(file string) (string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("-dkim-key: %v", err)
+	}
+	key, err := auth.ParseSigningKey(data)
+	if err != nil {
+		return "", fmt.Errorf("-dkim-key %s: %v", file, err)
+	}
+	rec, err := auth.DKIMKeyRecord(key.Public())
+	if err != nil {
+		return "", fmt.Errorf("-dkim-key %s: %v", file, err)
+	}
+	return rec, nil
+}
+
+// isSelector reports whether s is a DKIM selector: dot-separated labels
+// of letters, digits and hyphens (RFC 6376 §3.1), none over 63 octets.
+func isSelector(s string) bool {
+	if s == "" {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// maxTXTString is the most octets one character-string of a TXT record
+// holds (RFC 1035 §3.3).
+const maxTXTString = 255
+
+// writeRecords prints recs as dnsx.WriteRecords does, except that the
+// zone-file line of a TXT record longer than one character-string holds is
+// written with several strings, which DNS joins: a DKIM record of an RSA
+// key of 2048 bits is about 400 octets (RFC 6376 §3.6.2.2), and zone files
+// refuse a longer string.
+func writeRecords(w io.Writer, recs []dnsx.Record) error {
+	var b strings.Builder
+	if err := dnsx.WriteRecords(&b, recs); err != nil {
+		return err
+	}
+	out := b.String()
+	for _, r := range recs {
+		if r.Type == "TXT" && len(r.Content) > maxTXTString {
+			out = strings.Replace(out, r.ZoneLine()+"\n", splitZoneLine(r)+"\n", 1)
+		}
+	}
+	_, err := io.WriteString(w, out)
+	return err
+}
+
+// splitZoneLine returns the zone-file line of the TXT record r with its
+// content in strings of at most maxTXTString octets.
+func splitZoneLine(r dnsx.Record) string {
+	var strs []string
+	for s := r.Content; s != ""; {
+		n := min(len(s), maxTXTString)
+		strs = append(strs, `"`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s[:n])+`"`)
+		s = s[n:]
+	}
+	return fmt.Sprintf("%s. %d IN TXT %s", r.Name, dnsx.RecordTTL, strings.Join(strs, " "))
 }
 
 // querier returns what Check asks: a cache in front of the nameserver given
