@@ -56,7 +56,7 @@ func zone(records ...string) string {
 // world is a test's network: a DNS server, receivers on 127.0.0.x, and a
 // dialer that takes port 25 of each address to its receiver's port.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	dns   *dnstest.Server
 	mu    sync.Mutex
 	ports map[string]string // "127.0.0.2:25" -> "127.0.0.2:41234"
@@ -64,7 +64,7 @@ type world struct {
 	roots *x509.CertPool    // trusts every receiver's certificate
 }
 
-func newWorld(t *testing.T, records ...string) *world {
+func newWorld(t testing.TB, records ...string) *world {
 	t.Helper()
 	return &world{t: t, dns: dnstest.NewServer(t, zone(records...)), ports: map[string]string{}, roots: x509.NewCertPool()}
 }

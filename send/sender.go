@@ -115,9 +115,11 @@ type Sender struct {
 // Send delivers msg from from to the one recipient to, through the MX
 // hosts of to's domain, and returns nil once one of them has accepted it
 // (a 250 reply to the end of the message). from may be "", the null
-// sender of bounces. msg is the whole message with CRLF line ends; it is
-// read with ReadAt from its first byte at each address tried, streamed,
-// never held in memory, and may be read by other goroutines meanwhile.
+// sender of bounces. msg is the whole message with CRLF line ends (a last
+// line without one gets one, as the end of data needs it, RFC 5321
+// §4.1.1.4); it is read with ReadAt from its first byte at each address
+// tried, streamed, never held in memory, and may be read by other
+// goroutines meanwhile.
 //
 // The hosts are tried in order of preference, those of equal preference
 // in a random order, and each address of a host (A and AAAA) in turn
