@@ -318,11 +318,12 @@ func readHeader(r io.Reader, max int) ([]byte, error) {
 		if err != nil && err != io.EOF {
 			return nil, err
 		}
-		cut := err == io.EOF && max >= 0 && lr.N == 0 // the line goes on past the bound
 		content := bytes.TrimRight(line, "\r\n")
-		if cut || len(line) == 0 || len(content) == 0 && line[len(line)-1] == '\n' {
-			break // the bound, the end of the message, or the end of the header
+		if len(line) == 0 || len(content) == 0 && line[len(line)-1] == '\n' {
+			break // the end of the message, or of the header
 		}
+		// A line cut short by lr does not fit either: max+2 bytes were
+		// read, and none of them is dropped but its last CR.
 		if max >= 0 && out.Len()+len(content)+2 > max {
 			break
 		}

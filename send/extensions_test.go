@@ -1,10 +1,9 @@
 package send_test
 
 import (
-	"context"
 	"slices"
+	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/ownmx/ownmx/smtpd"
@@ -69,19 +68,16 @@ func TestSendSMTPUTF8Missing(t *testing.T) {
 // MAIL (5.3.4); one of exactly SIZE goes.
 func TestSendSIZE(t *testing.T) {
 	for _, tt := range []struct {
-		max       int64
+		max       int
 		delivered bool
-	}{{int64(len(testMsg)) - 1, false}, {int64(len(testMsg)), true}} {
+	}{{len(testMsg) - 1, false}, {len(testMsg), true}, {0, true}} {
 		w := newWorld(t, twoMX...)
-		mx1 := newReceiver("mx1.example.test")
-		mx1.MaxMessageBytes = tt.max
-		var mailCalled atomic.Bool
-		mx1.Mail = smtpd.MailFunc(func(context.Context, *smtpd.Envelope) error { mailCalled.Store(true); return nil })
-		w.serve("127.0.0.2", mx1.Server)
+		f := w.fakeMTA("127.0.0.2", []string{"SIZE " + strconv.Itoa(tt.max)}, nil)
 		err := w.sender().Send(t.Context(), "alice@origin.test", "bob@example.test", msgOf(testMsg))
+		mail := slices.ContainsFunc(f.read(), func(l string) bool { return strings.HasPrefix(l, "MAIL FROM:") })
 		if tt.delivered {
-			if err != nil {
-				t.Errorf("SIZE %d: %v", tt.max, err)
+			if err != nil || !mail {
+				t.Errorf("SIZE %d: %v, MAIL sent %v", tt.max, err, mail)
 			}
 			continue
 		}
@@ -89,8 +85,8 @@ func TestSendSIZE(t *testing.T) {
 		if !e.Permanent || e.Enhanced != (smtpd.EnhancedCode{5, 3, 4}) || e.Host != "mx1.example.test" {
 			t.Errorf("SIZE %d: error %v, want permanent 5.3.4 from mx1", tt.max, err)
 		}
-		if mailCalled.Load() || len(w.dialed()) != 1 {
-			t.Errorf("SIZE %d: MAIL sent %v, dialed %v", tt.max, mailCalled.Load(), w.dialed())
+		if mail || len(w.dialed()) != 1 {
+			t.Errorf("SIZE %d: MAIL sent %v, dialed %v", tt.max, mail, w.dialed())
 		}
 	}
 }

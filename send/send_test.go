@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ownmx/ownmx/dnsx"
@@ -326,6 +327,7 @@ func TestSendBadAddress(t *testing.T) {
 		{"alice@origin.test", "bob@example.test\r\nRCPT TO:<eve@evil.test>", smtpd.EnhancedCode{5, 1, 3}},
 		{"alice@origin.test", "bob@example.test>", smtpd.EnhancedCode{5, 1, 3}},
 		{"alice@origin.test", "bob@[127.0.0.2]", smtpd.EnhancedCode{5, 1, 3}},
+		{"alice@origin.test", "bob@[IPv6:::1]", smtpd.EnhancedCode{5, 1, 3}},
 		{"alice@origin.test", "bob@xn--zz.test", smtpd.EnhancedCode{5, 1, 3}},
 		{"alice@origin.test", "bob@example..test", smtpd.EnhancedCode{5, 1, 3}},
 		{"alice", "bob@example.test", smtpd.EnhancedCode{5, 1, 7}},
@@ -338,6 +340,9 @@ func TestSendBadAddress(t *testing.T) {
 			e := sendErr(t, err)
 			if !e.Permanent || e.Enhanced != tt.enh {
 				t.Errorf("error %v, want permanent %s", err, tt.enh)
+			}
+			if strings.Contains(tt.to, "[") && !strings.Contains(e.Message, "address literals") {
+				t.Errorf("error %v does not say that address literals are not supported", err)
 			}
 			if w.dns.Queries("example.test.", 0) != 0 || len(w.dialed()) != 0 {
 				t.Error("the domain was looked up or dialed")
@@ -376,6 +381,32 @@ func TestSendShuffle(t *testing.T) {
 		}
 		if second := w.dialed()[1]; first == second {
 			t.Errorf("the same host %s was first with the order reversed and kept", first)
+		}
+	})
+	t.Run("only within a preference", func(t *testing.T) {
+		w := newWorld(t,
+			"example.test. IN MX 10 mx1.example.test.",
+			"example.test. IN MX 20 mx2.example.test.",
+			"example.test. IN MX 20 mx3.example.test.",
+			"mx1.example.test. IN A 127.0.0.2",
+			"mx2.example.test. IN A 127.0.0.3",
+			"mx3.example.test. IN A 127.0.0.4",
+		)
+		w.refuse("127.0.0.2")
+		for _, ip := range []string{"127.0.0.3", "127.0.0.4"} {
+			w.serve(ip, newReceiver("mx").Server)
+		}
+		s := w.sender()
+		s.Shuffle = func(n int, swap func(i, j int)) {
+			for i := range n / 2 {
+				swap(i, n-1-i)
+			}
+		}
+		if err := s.Send(t.Context(), "alice@origin.test", "bob@example.test", msgOf(testMsg)); err != nil {
+			t.Fatal(err)
+		}
+		if d := w.dialed(); !slices.Equal(d, []string{"127.0.0.2:25", "127.0.0.4:25"}) {
+			t.Errorf("dialed %v, want mx1 (preference 10), then mx3 (20, put first of its preference)", d)
 		}
 	})
 	t.Run("default", func(t *testing.T) {

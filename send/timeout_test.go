@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +86,9 @@ func TestSendContext(t *testing.T) {
 			cancel()
 		}()
 		err := sendBounded(t, ctx, w.sender(), "bob@example.test", msgOf(testMsg))
-		if e := sendErr(t, err); e.Permanent || !errors.Is(err, context.Canceled) || e.Command != send.CommandGreeting {
+		// The server is in its Connect handler once the connection is
+		// made; the client may still be returning from its dial.
+		if e := sendErr(t, err); e.Permanent || !errors.Is(err, context.Canceled) || (e.Command != send.CommandGreeting && e.Command != send.CommandConnect) {
 			t.Errorf("error %v, want a temporary one at the greeting wrapping context.Canceled", err)
 		}
 		if len(mx2.messages()) != 0 || len(w.dialed()) != 1 {
@@ -174,7 +175,10 @@ func TestSendWriteStalls(t *testing.T) {
 
 // A server that sends endless replies is cut off, not read into memory.
 func TestSendReplyFlood(t *testing.T) {
-	w := newWorld(t, twoMX...)
+	w := newWorld(t,
+		"example.test. IN MX 10 mx1.example.test.",
+		"mx1.example.test. IN A 127.0.0.2",
+	)
 	w.script("127.0.0.2", func(r *bufio.Reader, conn net.Conn) {
 		io.WriteString(conn, "220 mx1.example.test\r\n")
 		if _, err := r.ReadString('\n'); err != nil {
@@ -187,11 +191,9 @@ func TestSendReplyFlood(t *testing.T) {
 			}
 		}
 	})
-	w.refuse("127.0.0.3")
 	err := sendBounded(t, t.Context(), w.sender(), "bob@example.test", msgOf(testMsg))
-	e := sendErr(t, err)
-	if e.Permanent || !slices.Contains(w.dialed(), "127.0.0.3:25") {
-		t.Errorf("error %v, want a temporary one after trying mx2", err)
+	if e := sendErr(t, err); e.Permanent || e.Command != send.CommandEHLO || !strings.Contains(err.Error(), "MiB of replies") {
+		t.Errorf("error %v, want a temporary one at EHLO saying the replies were too long", err)
 	}
 }
 
