@@ -3,6 +3,7 @@ package send
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ownmx/ownmx/smtpd"
 )
@@ -44,7 +45,10 @@ func newEnvelope(from, to string) (envelope, *Error) {
 // mailbox checks one address, local-part@domain (RFC 5321 §4.1.2), and
 // returns the form to send, whether it needs SMTPUTF8, and its domain in
 // A-labels; or what is wrong with it.
-func mailbox(addr string) (send string, utf8 bool, domain string, problem string) {
+func mailbox(addr string) (send string, needUTF8 bool, domain string, problem string) {
+	if !utf8.ValidString(addr) {
+		return "", false, "", "the address is not valid UTF-8"
+	}
 	for _, r := range addr {
 		if r < 0x20 || r == 0x7f || r == '<' || r == '>' {
 			return "", false, "", "control character or angle bracket in the address"
