@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -193,6 +194,8 @@ func TestSendMTASTSNextHost(t *testing.T) {
 	w.serve("127.0.0.2", mx1.Server)
 	w.serve("127.0.0.3", mx2.Server)
 	s := w.sender()
+	var logged bytes.Buffer
+	s.Logger = slog.New(slog.NewTextHandler(&logged, nil))
 	s.MTASTS = &fixedPolicy{policy: &mtasts.Policy{Mode: mtasts.Enforce, MX: []string{"*.example.test"}}}
 	if err := s.Send(t.Context(), "alice@origin.test", "bob@example.test", msgOf(testMsg)); err != nil {
 		t.Fatal(err)
@@ -200,6 +203,16 @@ func TestSendMTASTSNextHost(t *testing.T) {
 	mx2.one(t)
 	if len(mx1.messages()) != 0 {
 		t.Error("mx1, whose certificate is for another name, got the message")
+	}
+	// The host skipped, and why, are in the log.
+	var skipped string
+	for line := range strings.Lines(logged.String()) {
+		if strings.Contains(line, "level=WARN") && strings.Contains(line, "host=mx1.example.test") {
+			skipped = line
+		}
+	}
+	if !strings.Contains(skipped, "MTA-STS") || !strings.Contains(skipped, "certificate") {
+		t.Errorf("no warning about mx1's certificate in the log:\n%s", logged.String())
 	}
 }
 
