@@ -49,7 +49,7 @@ type Error struct {
 	// MX, RFC 7505 §4.2). It is zero for a reply without one.
 	Enhanced smtpd.EnhancedCode
 	// Message is the server's text, its lines joined by spaces, control
-	// characters replaced, at most maxMessageBytes long; for a failure
+	// characters replaced, at most 2000 bytes long; for a failure
 	// that is not a reply, what went wrong.
 	Message string
 	// Err is the cause: a network, TLS or DNS error, or the context's

@@ -98,9 +98,8 @@ func (s *session) run(ctx context.Context) (failure *Error) {
 		// The final "." must not follow a message cut short: the server
 		// would take what came for the whole.
 		if dw.err == nil {
-			e := &Error{Rcpt: d.rcpt, Host: s.host, IP: s.ip, Command: CommandData, Enhanced: smtpd.EnhancedCode{4, 3, 0},
+			return &Error{Rcpt: d.rcpt, Host: s.host, IP: s.ip, Command: CommandData, Enhanced: smtpd.EnhancedCode{4, 3, 0},
 				Message: "reading the message failed", Err: err, final: true}
-			return e
 		}
 		return s.fail(ctx, CommandData, dw.err)
 	}
