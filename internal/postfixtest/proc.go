@@ -1,0 +1,203 @@
+package postfixtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// pollInterval is how often Wait and the stop of an instance look again.
+const pollInterval = 5 * time.Millisecond
+
+// procStat is what Start needs of /proc/PID/stat (proc(5)).
+type procStat struct {
+	state     byte   // 'Z' for a zombie: exited, not yet reaped
+	pgrp      int    // process group
+	startTime uint64 // clock ticks after boot: with the pid, names one process
+}
+
+// readStat reads /proc/pid/stat.
+func readStat(pid int) (procStat, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procStat{}, err
+	}
+	// The command name, in parentheses, may hold spaces and parentheses:
+	// the fields start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return procStat{}, fmt.Errorf("postfixtest: /proc/%d/stat has no command name: %q", pid, b)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state), f[2] field 5 (pgrp), f[19] field 22 (starttime).
+	if len(f) < 20 {
+		return procStat{}, fmt.Errorf("postfixtest: /proc/%d/stat has %d fields after the name, want 20 or more", pid, len(f))
+	}
+	pgrp, err := strconv.Atoi(f[2])
+	if err != nil {
+		return procStat{}, fmt.Errorf("postfixtest: /proc/%d/stat: pgrp: %w", pid, err)
+	}
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("postfixtest: /proc/%d/stat: starttime: %w", pid, err)
+	}
+	return procStat{state: f[0][0], pgrp: pgrp, startTime: start}, nil
+}
+
+// pids returns the ids of the processes in /proc.
+func pids() ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var ids []int
+	for _, e := range entries {
+		if id, err := strconv.Atoi(e.Name()); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// groupMembers returns the live processes of process group pgrp; zombies
+// have exited and are not counted. Postfix's master(8) leads a process
+// group of its own, which every daemon it starts is in.
+func groupMembers(pgrp int) ([]int, error) {
+	ids, err := pids()
+	if err != nil {
+		return nil, err
+	}
+	var members []int
+	for _, id := range ids {
+		st, err := readStat(id)
+		if err != nil {
+			continue // exited while we looked
+		}
+		if st.pgrp == pgrp && st.state != 'Z' {
+			members = append(members, id)
+		}
+	}
+	return members, nil
+}
+
+// waitGroupGone waits until process group pgrp has no live process, and
+// kills what remains at the deadline, returning an error that says so.
+func waitGroupGone(ctx context.Context, r runner, pgrp int) error {
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		members, err := groupMembers(pgrp)
+		if err != nil {
+			return fmt.Errorf("postfixtest: listing the processes of Postfix's master %d: %w", pgrp, err)
+		}
+		if len(members) == 0 {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			// Kill by pid, not by group id: the group may be gone, and its
+			// id reused, by the time the signal is sent.
+			for _, id := range members {
+				r.kill(id)
+			}
+			return fmt.Errorf("postfixtest: processes %v of Postfix's master %d still ran after stop: killed them", members, pgrp)
+		}
+	}
+}
+
+// alive reports whether the process pid started at startTime still runs.
+func alive(pid int, startTime uint64) bool {
+	st, err := readStat(pid)
+	return err == nil && st.state != 'Z' && st.startTime == startTime
+}
+
+// ownerFile, in an instance's config directory, names the process that
+// started the instance: "pid starttime".
+const ownerFile = "postfixtest.owner"
+
+// writeOwner records this process as the owner of the instance whose
+// configuration is in configDir.
+func writeOwner(configDir string) error {
+	st, err := readStat(os.Getpid())
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(configDir, ownerFile), fmt.Appendf(nil, "%d %d\n", os.Getpid(), st.startTime), 0o644)
+}
+
+// ownerAlive reports whether the process named in configDir's owner file
+// still runs; known is false when configDir has no owner file of ours.
+func ownerAlive(configDir string) (alive_, known bool) {
+	b, err := os.ReadFile(filepath.Join(configDir, ownerFile))
+	if err != nil {
+		return false, false
+	}
+	var pid int
+	var start uint64
+	if _, err := fmt.Sscanf(string(b), "%d %d", &pid, &start); err != nil {
+		return false, false
+	}
+	return alive(pid, start), true
+}
+
+// processEnv returns the value of variable name in the environment of
+// process pid, which only root may read for another user's process.
+func processEnv(pid int, name string) (string, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return "", false
+	}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte(name+"=")); ok {
+			return string(v), true
+		}
+	}
+	return "", false
+}
+
+// stopStale stops each instance whose owner process has died without
+// stopping it (killed by a timeout or SIGKILL, so t.Cleanup never ran),
+// and reports each one to logf. Instances are found by their master(8)
+// process, whose environment names the config directory (MAIL_CONFIG).
+// It needs root to read that environment; through sudo it does nothing.
+func stopStale(ctx context.Context, r runner, logf func(format string, args ...any)) {
+	if r.sudo {
+		return
+	}
+	ids, err := pids()
+	if err != nil {
+		return
+	}
+	for _, id := range ids {
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", id))
+		if err != nil || strings.TrimSpace(string(comm)) != "master" {
+			continue
+		}
+		configDir, ok := processEnv(id, "MAIL_CONFIG")
+		if !ok {
+			continue
+		}
+		if living, known := ownerAlive(configDir); !known || living {
+			continue
+		}
+		st, err := readStat(id)
+		if err != nil || st.pgrp != id {
+			continue
+		}
+		err = r.postfix(ctx, configDir, "stop")
+		if err == nil {
+			err = waitGroupGone(ctx, r, id)
+		}
+		if err != nil {
+			logf("postfixtest: stopping the instance in %s, whose test process died without stopping it: %v", configDir, err)
+			continue
+		}
+		logf("postfixtest: stopped the instance in %s (master %d), whose test process died without stopping it", configDir, id)
+	}
+}
