@@ -338,6 +338,7 @@ func (w *world) startReceiver(ip string, tlsConfig *tls.Config, reply func(try i
 	addr := smtptest.Start(w.t, &smtpd.Server{
 		Hostname:  "mx.receiver.test",
 		TLSConfig: tlsConfig,
+		Rcpt:      smtpd.AcceptDomains("sender.test", "scripted.test", "badcert.test"),
 		Data: smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, rd io.Reader) error {
 			b, err := io.ReadAll(rd)
 			if err != nil {
