@@ -14,8 +14,6 @@ import (
 	"strings"
 )
 
-// minRSABits is the smallest RSA key that signs or verifies (RFC 8301 §3.2).
-const minRSABits = 1024
 
 // ParseSigningKey reads a PEM private key (PKCS#1 "RSA PRIVATE KEY", PKCS#8
 // "PRIVATE KEY" holding RSA or Ed25519) for DKIM/ARC signing; RSA keys
