@@ -19,7 +19,7 @@ import (
 	"github.com/ownmx/ownmx/dnsx"
 	"github.com/ownmx/ownmx/forward"
 	"github.com/ownmx/ownmx/mtasts"
-	"github.com/ownmx/ownmx/send"
+	outbound "github.com/ownmx/ownmx/send"
 	"github.com/ownmx/ownmx/smtpd"
 	"github.com/ownmx/ownmx/srs"
 )
@@ -97,7 +97,7 @@ func newForwarder(cfg *config, resolver dnsx.Resolver, checker *auth.Checker, lo
 	} else {
 		log.Warn("forwarding without ARC: give -dkim-key so that destinations see this server's SPF, DKIM and DMARC results")
 	}
-	sender := &send.Sender{
+	sender := &outbound.Sender{
 		Hostname: cfg.hostname,
 		Resolver: resolver,
 		MTASTS:   &mtasts.Fetcher{Resolver: resolver},

@@ -80,6 +80,12 @@
 //	-queue-lifetime 120h0m0s       how long a failing delivery is retried before it is a dead letter
 //	-retry-min 30s                 wait before the second try of a delivery; doubles from try to try
 //	-retry-max 1h0m0s              longest wait between two tries
+//	-forward LOCAL=ADDRESS         forward LOCAL's mail (me, or me@example.com) to ADDRESS; repeatable
+//	-forward-domain DOMAIN         domain of SRS addresses and ARC signatures (default: the first -domain)
+//	-dkim-key FILE                 private key (PEM, Ed25519 or RSA-2048) signing ARC sets (default: none)
+//	-dkim-selector ownmx           selector of -dkim-key, published at SELECTOR._domainkey.DOMAIN
+//	-srs-secret FILE               SRS secrets, one per line (default: srs.secret in the queue, made at start)
+//	-smtp-port 25                  port of the MX hosts forwarded mail goes to (for tests)
 //	-tls-cert FILE                 certificate (PEM) for STARTTLS, with -tls-key (default: no STARTTLS)
 //	-tls-key FILE                  its private key (PEM)
 //	-log-level info                least important records logged: debug, info, warn or error
@@ -121,6 +127,8 @@
 //	maildir              keep the message in the address's Maildir under -maildir
 //	                     (its Junk folder under a DMARC quarantine)
 //	webhook URL          POST the message to URL, signed, with retries
+//	forward ADDRESS      send the message on to ADDRESS (see Forwarding); the
+//	                     option junk forwards quarantined mail too
 //	drop                 accept the message and keep nothing
 //
 // A webhook takes options:
@@ -150,6 +158,42 @@
 //	noreply@              drop
 //
 // The file holds secrets: keep it readable by the inbox's user only.
+//
+// # Forwarding
+//
+// -forward me=me@mail.example sends the mail of me@ (at every -domain; or
+// name one address, -forward me@example.com=...) on to the mailbox you
+// already read, instead of a Maildir, as the hosted forwarding services do,
+// so that it still passes SPF, DKIM and DMARC there:
+//
+//	inbox -domain example.com -forward me=me@mail.example \
+//		-dkim-key arc.pem -dkim-selector ownmx
+//
+// The message goes out from the queue, unchanged but for the fields added
+// on top, so its author's DKIM signature still verifies: Delivered-To, and
+// an ARC set signed with -dkim-key for -forward-domain, which records this
+// server's SPF, DKIM and DMARC results for the destination (publish the
+// key: examples/dnscheck -records -dkim-key arc.pem prints the record).
+// Its MAIL FROM becomes an SRS address at -forward-domain, so SPF at the
+// destination checks this server against your domain's SPF record, which
+// must allow it. A bounce that comes back to an SRS address goes to the
+// original sender; a forged or expired one is refused with 550 5.1.1. The
+// secrets that sign SRS addresses are in srs.secret in the queue's
+// directory, made at first start: keep the file, or bounces of mail sent
+// before it changed are refused.
+//
+// Forwarded mail goes to the destination's MX hosts on port 25, over
+// STARTTLS when they offer it; a destination that publishes an MTA-STS
+// policy in enforce mode (RFC 8461) gets its mail only over TLS, from a
+// host its policy names, with a certificate that verifies. A destination
+// that refuses the message (5xx), or that cannot be reached for
+// -queue-lifetime, makes a bounce (RFC 3464) to the sender. Mail that the
+// sender's DMARC policy quarantines is not forwarded: it is a dead letter
+// (inbox queue dead says why), unless its route also keeps it in a Maildir,
+// where it is in Junk, or forwards with "junk". A message that has been
+// here before (a Delivered-To field for the address) or that has more than
+// 50 Received fields is a loop, and is not sent again. A forward to an
+// address at one of your own -domain goes to that address's route here.
 //
 // # The queue
 //
@@ -215,6 +259,7 @@ import (
 
 	"github.com/ownmx/ownmx/auth"
 	"github.com/ownmx/ownmx/dnsx"
+	"github.com/ownmx/ownmx/forward"
 	"github.com/ownmx/ownmx/queue"
 	"github.com/ownmx/ownmx/route"
 	"github.com/ownmx/ownmx/smtpd"
@@ -270,11 +315,20 @@ type config struct {
 	lifetime       time.Duration
 	retryMin       time.Duration
 	retryMax       time.Duration
+
+	forwards      []routeLine // -forward LOCAL=ADDRESS, as routes
+	forwardDomain string      // -forward-domain, for SRS and ARC's d=
+	dkimKey       string      // -dkim-key FILE
+	dkimSelector  string      // -dkim-selector
+	srsSecret     string      // -srs-secret FILE
+	smtpPort      int         // -smtp-port: the destination port of forwards (a test seam)
 }
 
-// queued reports whether mail goes through the queue: with a webhook or
-// routes; otherwise it goes straight to the Maildirs.
-func (cfg *config) queued() bool { return cfg.webhook != "" || cfg.routes != "" }
+// queued reports whether mail goes through the queue: with a webhook,
+// routes or forwards; otherwise it goes straight to the Maildirs.
+func (cfg *config) queued() bool {
+	return cfg.webhook != "" || cfg.routes != "" || len(cfg.forwards) > 0
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
@@ -388,6 +442,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&cfg.retryMin, "retry-min", queue.DefaultMinBackoff, "wait before the second try of a failed delivery; it doubles up to -retry-max")
 	fs.DurationVar(&cfg.retryMax, "retry-max", queue.DefaultMaxBackoff, "longest wait between two tries of a delivery")
 	fs.BoolVar(&cfg.checkLocal, "check-local", false, "check SPF, DKIM and DMARC for clients on loopback too (default: they are this machine, and trusted)")
+	forwardFlags(fs, cfg)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -402,6 +457,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	cfg.webhookSecrets = splitList(*secrets)
 	if cfg.webhook != "" && cfg.routes != "" {
 		return nil, errors.New("-webhook and -routes do not go together: add a webhook line to the routes file")
+	}
+	if len(cfg.forwards) > 0 && cfg.routes != "" {
+		return nil, errors.New("-forward and -routes do not go together: add a forward line to the routes file")
+	}
+	if err := checkForwardFlags(cfg); err != nil {
+		return nil, err
 	}
 	if len(cfg.webhookSecrets) > 0 && !cfg.queued() {
 		return nil, errors.New("-webhook-secret needs -webhook or -routes")
@@ -540,7 +601,8 @@ func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
 		return in, nil
 	}
 
-	mux, err := newRoutes(cfg, boxes)
+	newFwd := func() (*forward.Forwarder, error) { return newForwarder(cfg, resolver, checker, log) }
+	mux, err := newRoutes(cfg, boxes, newFwd)
 	if err != nil {
 		return nil, err
 	}
@@ -559,13 +621,17 @@ func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
 	return in, nil
 }
 
-// newRoutes makes the routes of -webhook or -routes.
-func newRoutes(cfg *config, boxes *store.Mailboxes) (*route.Mux, error) {
+// newRoutes makes the routes of -webhook, -forward or -routes; newFwd
+// makes the Forwarder, when a route forwards.
+func newRoutes(cfg *config, boxes *store.Mailboxes, newFwd func() (*forward.Forwarder, error)) (*route.Mux, error) {
 	var lines []routeLine
 	if boxes != nil {
 		lines = append(lines, routeLine{pattern: "*", action: "maildir"})
 	}
-	lines = append(lines, routeLine{pattern: "*", action: "webhook", url: cfg.webhook})
+	if cfg.webhook != "" {
+		lines = append(lines, routeLine{pattern: "*", action: "webhook", url: cfg.webhook})
+	}
+	lines = append(lines, cfg.forwards...)
 	if cfg.routes != "" {
 		var err error
 		if lines, err = readRoutesFile(cfg.routes); err != nil {
@@ -573,10 +639,23 @@ func newRoutes(cfg *config, boxes *store.Mailboxes) (*route.Mux, error) {
 		}
 	}
 	where := func(rl routeLine) string {
+		if cfg.routes == "" && rl.action == "forward" {
+			return "-forward " + rl.pattern + "=" + rl.target
+		}
 		if cfg.routes == "" {
 			return "-webhook"
 		}
 		return fmt.Sprintf("-routes %s:%d", cfg.routes, rl.line)
+	}
+	var fwd *forward.Forwarder
+	for _, rl := range lines {
+		if rl.action == "forward" {
+			var err error
+			if fwd, err = newFwd(); err != nil {
+				return nil, err
+			}
+			break
+		}
 	}
 	actions := map[string][]route.Action{}
 	var order []routeLine // the first line of each pattern
@@ -590,6 +669,10 @@ func newRoutes(cfg *config, boxes *store.Mailboxes) (*route.Mux, error) {
 			a = route.Store(boxes)
 		case "drop":
 			a = route.Drop
+		case "forward":
+			t := fwd.To(rl.target)
+			t.Quarantined = rl.junk
+			a = t
 		case "webhook":
 			e := &webhook.Endpoint{URL: rl.url, Secrets: rl.secrets, Timeout: rl.timeout}
 			if len(e.Secrets) == 0 {
@@ -620,6 +703,11 @@ func newRoutes(cfg *config, boxes *store.Mailboxes) (*route.Mux, error) {
 	for _, rl := range order {
 		if err := mux.Register(rl.pattern, actions[rl.pattern]...); err != nil {
 			return nil, fmt.Errorf("%s: %w", where(rl), err)
+		}
+	}
+	if fwd != nil {
+		if err := fwd.HandleBounces(mux); err != nil {
+			return nil, fmt.Errorf("-forward-domain %s: %w", cfg.forwardDomain, err)
 		}
 	}
 	// smtpd accepts postmaster at every domain without asking the routes

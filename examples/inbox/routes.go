@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/ownmx/ownmx/smtpd"
 )
 
 // The routes file format (-routes FILE) is documented in the package doc,
@@ -17,8 +19,10 @@ import (
 type routeLine struct {
 	line    int    // line number, from 1
 	pattern string // the recipient pattern
-	action  string // "maildir", "webhook" or "drop"
+	action  string // "maildir", "webhook", "forward" or "drop"
 	url     string // a webhook's URL
+	target  string // a forward's address
+	junk    bool   // a forward of quarantined mail too
 	secrets []string
 	raw     bool
 	sync    bool
@@ -69,7 +73,7 @@ func parseRoutes(r io.Reader) ([]routeLine, error) {
 func parseRouteLine(n int, words []string) (routeLine, error) {
 	rl := routeLine{line: n, pattern: words[0]}
 	if len(words) < 2 {
-		return rl, fmt.Errorf("route %q has no action: want maildir, webhook URL or drop", rl.pattern)
+		return rl, fmt.Errorf("route %q has no action: want maildir, webhook URL, forward ADDRESS or drop", rl.pattern)
 	}
 	rl.action = words[1]
 	opts := words[2:]
@@ -79,9 +83,11 @@ func parseRouteLine(n int, words []string) (routeLine, error) {
 			return rl, fmt.Errorf("%s takes no options, got %q", rl.action, strings.Join(opts, " "))
 		}
 		return rl, nil
+	case "forward":
+		return parseForward(rl, opts)
 	case "webhook":
 	default:
-		return rl, fmt.Errorf("unknown action %q: want maildir, webhook URL or drop", rl.action)
+		return rl, fmt.Errorf("unknown action %q: want maildir, webhook URL, forward ADDRESS or drop", rl.action)
 	}
 	if len(opts) == 0 {
 		return rl, fmt.Errorf("webhook needs a URL, such as https://app.example.com/hooks/mail")
@@ -114,4 +120,34 @@ func parseRouteLine(n int, words []string) (routeLine, error) {
 		}
 	}
 	return rl, nil
+}
+
+// parseForward parses the options of a forward: its address, then junk.
+func parseForward(rl routeLine, opts []string) (routeLine, error) {
+	if len(opts) == 0 {
+		return rl, fmt.Errorf("forward needs an address, such as me@mail.example")
+	}
+	rl.target, opts = opts[0], opts[1:]
+	if err := checkForwardAddress(rl.target); err != nil {
+		return rl, err
+	}
+	for _, o := range opts {
+		if o != "junk" {
+			return rl, fmt.Errorf("unknown forward option %q: want junk (forward quarantined mail too)", o)
+		}
+		rl.junk = true
+	}
+	return rl, nil
+}
+
+// checkForwardAddress reports why addr cannot be a forward's address.
+func checkForwardAddress(addr string) error {
+	local, domain, ok := smtpd.SplitAddress(addr)
+	if !ok || local == "" || domain == "" || strings.ContainsAny(addr, " <>\t") {
+		return fmt.Errorf("forward address %q: want an address such as me@mail.example", addr)
+	}
+	if _, err := smtpd.ToASCII(domain); err != nil {
+		return fmt.Errorf("forward address %q: domain: %v", addr, err)
+	}
+	return nil
 }
