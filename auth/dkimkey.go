@@ -14,7 +14,6 @@ import (
 	"strings"
 )
 
-
 // ParseSigningKey reads a PEM private key (PKCS#1 "RSA PRIVATE KEY", PKCS#8
 // "PRIVATE KEY" holding RSA or Ed25519) for DKIM/ARC signing; RSA keys
 // under 1024 bits are refused (RFC 8301 §3.2), and the error says what the
