@@ -3,11 +3,15 @@ package mtasts
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
+
+	"github.com/ownmx/ownmx/dnsx"
 )
 
 // policyURL returns the address of domain's policy (RFC 8461 §3.3).
@@ -64,7 +68,7 @@ func (f *Fetcher) fetch(ctx context.Context, domain, id string) (*Policy, error)
 func (f *Fetcher) client() *http.Client {
 	base := f.Client
 	if base == nil {
-		f.defaultClientOnce.Do(func() { f.defaultClient = newDefaultClient() })
+		f.defaultClientOnce.Do(func() { f.defaultClient = newDefaultClient(f.resolver()) })
 		base = f.defaultClient
 	}
 	c := *base
@@ -73,18 +77,50 @@ func (f *Fetcher) client() *http.Client {
 	return &c
 }
 
-// newDefaultClient returns the Client of a Fetcher whose Client is nil.
-// It keeps no connection open: a domain's policy is fetched about once a
-// day.
-func newDefaultClient() *http.Client {
+// newDefaultClient returns the Client of a Fetcher whose Client is nil:
+// it finds the policy host's addresses with resolver, the Fetcher's, as
+// every other lookup of the sender. It keeps no connection open: a
+// domain's policy is fetched about once a day.
+func newDefaultClient(resolver dnsx.Resolver) *http.Client {
+	dialer := &net.Dialer{Timeout: 30 * time.Second}
 	return &http.Client{Transport: &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 30 * time.Second}).DialContext,
+		DialContext:         resolvingDial(dialer, resolver),
 		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout: 10 * time.Second,
 		DisableKeepAlives:   true,
 		ForceAttemptHTTP2:   true,
 	}}
+}
+
+// resolvingDial returns a DialContext that looks the host up with
+// resolver and dials its addresses in turn, until one answers.
+func resolvingDial(d *net.Dialer, resolver dnsx.Resolver) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		if ip, err := netip.ParseAddr(host); err == nil {
+			return d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
+		}
+		ips, err := resolver.LookupIPAddr(ctx, host)
+		if err != nil {
+			return nil, err
+		}
+		var errs []error
+		for _, ip := range ips {
+			c, err := d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
+			if err == nil {
+				return c, nil
+			}
+			errs = append(errs, err)
+		}
+		if len(errs) == 0 {
+			return nil, fmt.Errorf("mtasts: %s has no address", host)
+		}
+		return nil, errors.Join(errs...)
+	}
 }
 
 // fetchTimeout is FetchTimeout with its default; negative means none.

@@ -1,11 +1,16 @@
 package mtasts
 
 import (
+	"context"
 	"crypto/tls"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"testing"
 	"time"
+
+	"github.com/ownmx/ownmx/dnsx"
+	"github.com/ownmx/ownmx/dnsx/dnstest"
 )
 
 // The client of a Fetcher without one requires TLS 1.2 (RFC 8461 §7.2
@@ -57,5 +62,33 @@ func TestFetchTimeoutDefault(t *testing.T) {
 		if got := f.fetchTimeout(); int64(got) != want {
 			t.Errorf("FetchTimeout %d: %d, want %d", in, got, want)
 		}
+	}
+}
+
+// The default client finds the policy host with the Fetcher's Resolver,
+// not the machine's: mta-sts.dest.test is only in the test's zone. Its
+// first address refuses the connection, and the second is tried.
+func TestDefaultClientResolves(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.9:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dns := dnstest.NewServer(t, "mta-sts.dest.test. IN A 127.0.0.10\nmta-sts.dest.test. IN A 127.0.0.9\n")
+	f := &Fetcher{Resolver: dnsx.NewResolver(dns.Addr)}
+	dial := f.client().Transport.(*http.Transport).DialContext
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := dial(ctx, "tcp", net.JoinHostPort("mta-sts.dest.test", port))
+	if err != nil {
+		t.Fatalf("dialing mta-sts.dest.test: %v", err)
+	}
+	defer c.Close()
+	if got := c.RemoteAddr().String(); got != l.Addr().String() {
+		t.Errorf("dialed %s, want %s", got, l.Addr())
+	}
+	if _, err := dial(ctx, "tcp", net.JoinHostPort("nowhere.dest.test", port)); err == nil {
+		t.Error("dialed a name that does not exist")
 	}
 }
