@@ -12,11 +12,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	gomessage "github.com/emersion/go-message"
 	"github.com/ownmx/ownmx/auth"
 	"github.com/ownmx/ownmx/internal/dkimpy"
 	"github.com/ownmx/ownmx/internal/postfixtest"
+	"github.com/ownmx/ownmx/queue"
 	"github.com/ownmx/ownmx/route"
 	"github.com/ownmx/ownmx/smtpd"
 )
@@ -187,6 +189,32 @@ func TestForwardBounce(t *testing.T) {
 	}
 	if reasons := w.dead(t); len(reasons) != 1 || !strings.Contains(reasons[0], "550") {
 		t.Errorf("dead letter reasons %q", reasons)
+	}
+}
+
+// TestForwardExpires: a destination that answers 451 until the queue's
+// lifetime for the message ends gets it never; on the last try the sender
+// gets a DSN with 4.4.7 that names the destination's last reply.
+func TestForwardExpires(t *testing.T) {
+	w := newWorld(t, func(o *queue.Options) { o.Lifetime = 300 * time.Millisecond })
+	dest := w.startReceiver("127.0.0.4", nil, func(int) error {
+		return &smtpd.Error{Code: 451, Enhanced: smtpd.EnhancedCode{4, 2, 2}, Message: "mailbox full, try later"}
+	})
+	home := w.startReceiver("127.0.0.3", nil, nil)
+	w.mux.Handle("me@fwd.test", w.fwd.To("me@scripted.test"))
+	if err := w.send("alice@sender.test", []string{"me@fwd.test"}, message(t, "alice@sender.test", "never delivered", true)); err != nil {
+		t.Fatal(err)
+	}
+	home.wait(t, 1)
+	fields := reportFields(t, home.messages()[0].body)
+	if fields["status"] != "4.4.7" || fields["action"] != "failed" || !strings.Contains(fields["diagnostic-code"], "451 4.2.2") {
+		t.Errorf("DSN fields %q, want Status 4.4.7, Action failed and the 451", fields)
+	}
+	if reasons := w.dead(t); len(reasons) != 1 {
+		t.Errorf("dead letter reasons %q", reasons)
+	}
+	if n := len(dest.messages()); n != 0 {
+		t.Errorf("delivered %d", n)
 	}
 }
 

@@ -144,7 +144,8 @@ type world struct {
 	addr    string // the forwarding server
 }
 
-func newWorld(t *testing.T) *world {
+// newWorld makes the world; opts change the queue's options.
+func newWorld(t *testing.T, opts ...func(*queue.Options)) *world {
 	keys(t)
 	w := &world{t: t, roots: x509.NewCertPool(), logs: &syncBuffer{}, ports: map[string]string{}}
 	w.dns = dnstest.NewServer(t, zone())
@@ -206,7 +207,11 @@ func newWorld(t *testing.T) *world {
 	w.boxes = &store.Mailboxes{Root: t.TempDir(), Domains: []string{"fwd.test"}}
 
 	var err error
-	w.q, err = queue.Open(t.TempDir(), &queue.Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Logger: log})
+	qopts := &queue.Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Logger: log}
+	for _, o := range opts {
+		o(qopts)
+	}
+	w.q, err = queue.Open(t.TempDir(), qopts)
 	if err != nil {
 		t.Fatal(err)
 	}
