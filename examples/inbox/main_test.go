@@ -691,6 +691,13 @@ func TestFlags(t *testing.T) {
 		{[]string{"-domain", "inbox.test", "-webhook-secret", "whsec_eA=="}, "-webhook-secret needs -webhook or -routes"},
 		{[]string{"-domain", "inbox.test", "-webhook", "http://127.0.0.1:1/", "-routes", "r"}, "-webhook and -routes do not go together"},
 		{[]string{"-domain", "inbox.test", "-webhook", "http://127.0.0.1:1/", "-retry-min", "1m", "-retry-max", "1s"}, "-retry-max at least -retry-min"},
+		{[]string{"-domain", "inbox.test", "-forward", "me"}, "want LOCAL=ADDRESS"},
+		{[]string{"-domain", "inbox.test", "-forward", "=me@mail.example"}, "want LOCAL=ADDRESS"},
+		{[]string{"-domain", "inbox.test", "-forward", "me=nobody"}, `forward address "nobody"`},
+		{[]string{"-domain", "inbox.test", "-forward", "me=<me@mail.example>"}, `forward address "<me@mail.example>"`},
+		{[]string{"-domain", "inbox.test", "-forward", "me=me@mail.example", "-routes", "r"}, "-forward and -routes do not go together"},
+		{[]string{"-domain", "inbox.test", "-forward", "me=me@mail.example", "-forward-domain", "other.test"}, `-forward-domain "other.test" is not one of -domain`},
+		{[]string{"-domain", "inbox.test", "-smtp-port", "0"}, "-smtp-port 0"},
 	} {
 		var stderr bytes.Buffer
 		if code := run(tc.args, &stderr); code != 2 {

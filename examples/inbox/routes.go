@@ -146,8 +146,14 @@ func checkForwardAddress(addr string) error {
 	if !ok || local == "" || domain == "" || strings.ContainsAny(addr, " <>\t") {
 		return fmt.Errorf("forward address %q: want an address such as me@mail.example", addr)
 	}
-	if _, err := smtpd.ToASCII(domain); err != nil {
+	a, err := smtpd.ToASCII(strings.TrimSuffix(domain, "."))
+	if err != nil {
 		return fmt.Errorf("forward address %q: domain: %v", addr, err)
+	}
+	for label := range strings.SplitSeq(a, ".") {
+		if label == "" || len(label) > 63 || strings.Trim(label, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("forward address %q: domain %q is not a host name", addr, domain)
+		}
 	}
 	return nil
 }

@@ -15,6 +15,8 @@ orders+*@example.com  webhook http://127.0.0.1:8080/orders raw sync timeout=10s
 
 *@example.com         maildir
 noreply@              drop
+me@                   forward me@mail.example
+me@                   forward Me@Mail.Example junk
 `
 	got, err := parseRoutes(strings.NewReader(file))
 	if err != nil {
@@ -25,6 +27,8 @@ noreply@              drop
 		{line: 3, pattern: "orders+*@example.com", action: "webhook", url: "http://127.0.0.1:8080/orders", raw: true, sync: true, timeout: 10 * time.Second},
 		{line: 5, pattern: "*@example.com", action: "maildir"},
 		{line: 6, pattern: "noreply@", action: "drop"},
+		{line: 7, pattern: "me@", action: "forward", target: "me@mail.example"},
+		{line: 8, pattern: "me@", action: "forward", target: "Me@Mail.Example", junk: true},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("parsed\n%+v\nwant\n%+v", got, want)
@@ -49,6 +53,12 @@ func TestParseRoutesErrors(t *testing.T) {
 		{"me@example.com webhook https://a/ timeout=soon\n", "1: timeout=soon"},
 		{"me@example.com webhook https://a/ timeout=-1s\n", "1: timeout=-1s"},
 		{"me@example.com webhook https://a/ retry\n", "1: unknown webhook option \"retry\""},
+		{"me@ forward\n", "1: forward needs an address"},
+		{"me@ forward nobody\n", "1: forward address \"nobody\""},
+		{"me@ forward @mail.example\n", "1: forward address \"@mail.example\""},
+		{"me@ forward me@\n", "1: forward address \"me@\""},
+		{"me@ forward me@a..b\n", "1: forward address \"me@a..b\""},
+		{"me@ forward me@mail.example quarantine\n", "1: unknown forward option \"quarantine\""},
 	} {
 		_, err := parseRoutes(strings.NewReader(tc.file))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
@@ -67,6 +77,7 @@ func FuzzParseRoutes(f *testing.F) {
 		"support@example.com webhook https://app.example.com/h secret=whsec_b2xk raw sync timeout=10s\n",
 		"# c\n\nnoreply@ drop\n*@example.com maildir extra\n",
 		"me@ webhook ftp://x/\n", "me@ webhook https://a/ timeout=-1s\n", "\x00 drop\r\n",
+		"me@ forward me@mail.example junk\n", "me@ forward a@b@c\n",
 	} {
 		f.Add(seed)
 	}
@@ -83,8 +94,12 @@ func FuzzParseRoutes(f *testing.F) {
 			last = rl.line
 			switch rl.action {
 			case "maildir", "drop":
-				if rl.url != "" || rl.secrets != nil || rl.raw || rl.sync || rl.timeout != 0 {
+				if rl.url != "" || rl.secrets != nil || rl.raw || rl.sync || rl.timeout != 0 || rl.target != "" || rl.junk {
 					t.Fatalf("%s with options: %+v", rl.action, rl)
+				}
+			case "forward":
+				if checkForwardAddress(rl.target) != nil || rl.url != "" || rl.secrets != nil || rl.raw || rl.sync || rl.timeout != 0 {
+					t.Fatalf("forward: %+v", rl)
 				}
 			case "webhook":
 				u, err := url.Parse(rl.url)
