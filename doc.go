@@ -23,9 +23,14 @@
 //     once (250 after fsync), then its deliveries run, retried with
 //     backoff, dead letters kept for replay.
 //   - route sends each recipient's mail to actions by pattern (store,
-//     webhook, drop), the most specific winning, as http.ServeMux does.
+//     webhook, forward, drop), the most specific winning, as
+//     http.ServeMux does.
 //   - webhook POSTs messages, parsed or raw, signed as Standard Webhooks
 //     has it, from the queue or while the client waits.
+//   - forward sends mail on to a mailbox elsewhere so that it keeps
+//     passing SPF, DKIM and DMARC there: send delivers it (MX, STARTTLS,
+//     MTA-STS from mtasts) and builds bounces (RFC 3464), srs rewrites
+//     its MAIL FROM (SRS), and auth seals it with ARC (RFC 8617).
 //   - examples holds programs to start from: examples/hello logs each
 //     stage of a session; examples/inbox is a working inbox for a domain.
 //
