@@ -173,7 +173,8 @@
 // on top, so its author's DKIM signature still verifies: Delivered-To, and
 // an ARC set signed with -dkim-key for -forward-domain, which records this
 // server's SPF, DKIM and DMARC results for the destination (publish the
-// key: examples/dnscheck -records -dkim-key arc.pem prints the record).
+// key: examples/dnscheck -records -dkim-key arc.pem -dkim-selector ownmx
+// prints its record with the others).
 // Its MAIL FROM becomes an SRS address at -forward-domain, so SPF at the
 // destination checks this server against your domain's SPF record, which
 // must allow it. A bounce that comes back to an SRS address goes to the
