@@ -54,12 +54,14 @@
 // After the n-th failure in a row a delivery waits MinBackoff·2^(n-1),
 // plus up to a quarter more at random, at most MaxBackoff (defaults 30
 // seconds and one hour); an error made with RetryAfter asks for a longer
-// wait and gets it. A failure whose next try would come more than Lifetime
-// (default five days) after the message's commit or last replay makes the
-// delivery dead, its last error the reason; an error made with Permanent
-// makes it dead at once. A try that is the last the lifetime allows is
-// told so (Attempt.Final), for runners that owe the sender a bounce. Each
-// failed try and each dead letter is logged.
+// wait and gets it. Tries go on for Lifetime (default five days) after the
+// message's commit or last replay: the last try is the one after which
+// even the shortest wait would pass that end (or one held back to come at
+// the end), and it is told so (Attempt.Final), for runners that owe the
+// sender a bounce; its failure makes the delivery dead, its error the
+// reason. An error made with RetryAfter that asks for a try after the end,
+// or with Permanent, makes it dead at once. Each failed try and each dead
+// letter is logged.
 //
 // # Dead letters
 //

@@ -284,7 +284,8 @@ func (q *Queue) final(d deliveryState, since, now time.Time) bool {
 // record notes the result err of a try of d, whose message's lifetime
 // began at since, and reports whether it made d done or dead, a change
 // to flush before going on. A failure of a final try (Attempt.Final)
-// makes d dead.
+// makes d dead, and so does a RetryAfter past the lifetime; otherwise the
+// next try comes no later than the lifetime's end, where it is final.
 func (q *Queue) record(d *deliveryState, since time.Time, err error, final bool) bool {
 	now := q.now()
 	d.Tries++
@@ -303,10 +304,19 @@ func (q *Queue) record(d *deliveryState, since time.Time, err error, final bool)
 		wait = after
 	}
 	next := now.Add(wait)
-	if q.opts.Lifetime > 0 && (final || next.After(since.Add(q.opts.Lifetime))) {
-		d.State, d.Next = Dead, time.Time{}
-		d.Error = fmt.Sprintf("gave up after %d tries, the lifetime of %v having passed: %v", d.Tries, q.opts.Lifetime, err)
-		return true
+	if q.opts.Lifetime > 0 {
+		end := since.Add(q.opts.Lifetime)
+		_, asked := retryAfter(err)
+		if final || asked && next.After(end) {
+			d.State, d.Next = Dead, time.Time{}
+			d.Error = fmt.Sprintf("gave up after %d tries, the lifetime of %v having passed: %v", d.Tries, q.opts.Lifetime, err)
+			return true
+		}
+		// The random part of the wait may carry the next try past the
+		// end: it comes at the end then, and is the final one.
+		if next.After(end) {
+			next = end
+		}
 	}
 	d.Next = next
 	return false
