@@ -190,8 +190,9 @@ func (s *Sealer) maxHeaderBytes() int {
 // cover every set in the chain.
 //
 // The ARC-Message-Signature uses relaxed header and body canonicalization
-// and signs the fields Headers names. The body is hashed as it is read, in memory that does not grow with
-// it; the header is read up to MaxHeaderBytes (ErrHeaderTooLarge).
+// and signs the fields Headers names. The body is hashed as it is read,
+// in memory that does not grow with it; the header is read up to
+// MaxHeaderBytes (ErrHeaderTooLarge).
 //
 // No set is made, and the message is to be forwarded as it is, when the
 // chain has ended (ErrARCChainEnded: its most recent seal says cv=fail,
