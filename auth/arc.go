@@ -70,7 +70,7 @@ func (c *Checker) ARC(ctx context.Context, msg io.Reader) ARCResult {
 	h, err := readRawHeader(br, c.maxHeaderBytes())
 	switch {
 	case isContextErr(err):
-		return ARCResult{Result: TempError, Reason: "check stopped: " + stopped(err).Error()}
+		return ARCResult{Result: TempError, Reason: stoppedReason(err)}
 	case rr.err != nil:
 		return ARCResult{Result: TempError, Reason: "reading the message failed"}
 	case errors.Is(err, ErrHeaderTooLarge):
@@ -91,7 +91,7 @@ func (c *Checker) ARC(ctx context.Context, msg io.Reader) ARCResult {
 			aerr = verifySeal(sets[:i+1], keys)
 		}
 		if aerr != nil && isContextErr(ctx.Err()) {
-			aerr = &arcError{result: TempError, reason: "check stopped: " + stopped(ctx.Err()).Error()}
+			aerr = &arcError{result: TempError, reason: stoppedReason(ctx.Err())}
 		} else if aerr != nil && rr.err != nil {
 			aerr = &arcError{result: TempError, reason: "reading the message failed"}
 		}
@@ -100,6 +100,14 @@ func (c *Checker) ARC(ctx context.Context, msg io.Reader) ARCResult {
 		out.Result, out.Reason = aerr.result, aerr.reason
 	}
 	return out
+}
+
+// stoppedReason is the Reason of a check stopped by its context's end.
+func stoppedReason(ctxErr error) string {
+	if errors.Is(ctxErr, context.DeadlineExceeded) {
+		return "check stopped: time is up"
+	}
+	return "check stopped: canceled"
 }
 
 // The kinds of ARC header fields, and the order in which each set is

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bufio"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -11,9 +12,11 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/emersion/go-msgauth/authres"
@@ -441,4 +444,105 @@ func TestARCShortRSAKey(t *testing.T) {
 	if got.Result != Fail || !strings.Contains(got.Reason, "RSA key of 512 bits") {
 		t.Fatalf("ARC of a set signed with a 512-bit key = %+v, want fail for the key's size", got)
 	}
+}
+
+// TestARCStopped covers the checks that cannot finish: a context that
+// ends, Checker.Timeout, a reader that fails. The chain is temperror,
+// neither trusted nor condemned, and Seal makes no set for it.
+func TestARCStopped(t *testing.T) {
+	c, _ := newARCChecker(t)
+	sealed := forward(t, c, testSealer("example.org", "sel"), arcTestMessage(t), nil)
+	headerLen := strings.Index(sealed, "\r\n\r\n") + 4
+	readErr := errors.New("disk on fire")
+	for _, tc := range []struct {
+		name   string
+		msg    func(cancel func()) io.Reader
+		reason string
+	}{
+		{"context ended before", func(cancel func()) io.Reader { cancel(); return strings.NewReader(sealed) }, "check stopped: canceled"},
+		{"context ended in the header", func(cancel func()) io.Reader {
+			return &cancelingReader{r: iotest.OneByteReader(strings.NewReader(sealed)), at: 100, cancel: cancel}
+		}, "check stopped: canceled"},
+		{"context ended in the body", func(cancel func()) io.Reader {
+			return &cancelingReader{r: iotest.OneByteReader(strings.NewReader(sealed)), at: int64(headerLen) + 10, cancel: cancel}
+		}, "check stopped: canceled"},
+		{"read error in the header", func(func()) io.Reader {
+			return io.MultiReader(strings.NewReader(sealed[:100]), iotest.ErrReader(readErr))
+		}, "reading the message failed"},
+		{"read error in the body", func(func()) io.Reader {
+			return io.MultiReader(strings.NewReader(sealed[:headerLen+10]), iotest.ErrReader(readErr))
+		}, "reading the message failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			got := c.ARC(ctx, tc.msg(cancel))
+			if got.Result != TempError || got.Reason != tc.reason {
+				t.Fatalf("ARC = %+v, want temperror for %q", got, tc.reason)
+			}
+			if _, err := testSealer("example.net", "sel").Seal(strings.NewReader(sealed), nil, got); !errors.Is(err, ErrARCChainTempError) {
+				t.Fatalf("Seal of a temperror chain: %v", err)
+			}
+		})
+	}
+	t.Run("Timeout", func(t *testing.T) {
+		// The key lookup returns once the check's time is up.
+		c := *c
+		c.Timeout = 50 * time.Millisecond
+		c.Resolver = hookResolver{Resolver: c.Resolver, hook: func(ctx context.Context, name string) { <-ctx.Done() }}
+		if got := c.ARC(t.Context(), strings.NewReader(sealed)); got != (ARCResult{Result: TempError, Instance: 1, Reason: "check stopped: time is up"}) {
+			t.Fatalf("ARC = %+v, want temperror, time is up", got)
+		}
+	})
+	t.Run("Seal's read error", func(t *testing.T) {
+		_, err := testSealer("example.net", "sel").Seal(io.MultiReader(strings.NewReader(sealed[:headerLen+10]), iotest.ErrReader(readErr)), nil, ARCResult{Result: Pass, Instance: 1})
+		if !errors.Is(err, readErr) {
+			t.Fatalf("Seal = %v, want the reader's error", err)
+		}
+	})
+}
+
+// TestARCHeaderLimits covers headers that cannot be read: larger than
+// MaxHeaderBytes, or malformed. The chain cannot be judged: fail, and
+// Seal, which cannot read them either, says why.
+func TestARCHeaderLimits(t *testing.T) {
+	c, _ := newARCChecker(t)
+	sealed := forward(t, c, testSealer("example.org", "sel"), arcTestMessage(t), nil)
+	big := "X-Big: " + strings.Repeat("x", 2000) + "\r\n" + sealed
+	for _, tc := range []struct {
+		name   string
+		msg    string
+		limit  int
+		reason string
+		err    error
+	}{
+		{"header over the limit", big, 1000, "header larger than 1000 bytes", ErrHeaderTooLarge},
+		{"header over the default limit", "X-Big: " + strings.Repeat("x", DefaultMaxHeaderBytes) + "\r\n" + sealed, 0, "header larger than 262144 bytes", ErrHeaderTooLarge},
+		{"malformed header", "not a field\r\n" + sealed, 0, "malformed header", ErrMalformedHeader},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := *c
+			c.MaxHeaderBytes = tc.limit
+			if got := c.ARC(t.Context(), strings.NewReader(tc.msg)); got != (ARCResult{Result: Fail, Reason: tc.reason}) {
+				t.Fatalf("ARC = %+v, want fail for %q", got, tc.reason)
+			}
+			s := testSealer("example.net", "sel")
+			s.MaxHeaderBytes = tc.limit
+			if _, err := s.Seal(strings.NewReader(tc.msg), nil, ARCResult{Result: Fail, Reason: tc.reason}); !errors.Is(err, tc.err) {
+				t.Fatalf("Seal = %v, want %v", err, tc.err)
+			}
+		})
+	}
+	t.Run("limits raised", func(t *testing.T) {
+		c := *c
+		c.MaxHeaderBytes = 4000
+		if got := c.ARC(t.Context(), strings.NewReader(big)); got != (ARCResult{Result: Pass, Instance: 1}) {
+			t.Fatalf("ARC with MaxHeaderBytes 4000 = %+v, want pass", got)
+		}
+		s := testSealer("example.net", "sel")
+		s.MaxHeaderBytes = 4000
+		if _, err := s.Seal(strings.NewReader(big), nil, ARCResult{Result: Pass, Instance: 1}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

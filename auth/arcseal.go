@@ -190,8 +190,9 @@ func (s *Sealer) maxHeaderBytes() int {
 // cover every set in the chain.
 //
 // The ARC-Message-Signature uses relaxed header and body canonicalization
-// and signs the fields Headers names. The body is hashed as it is read, in memory that does not grow with
-// it; the header is read up to MaxHeaderBytes (ErrHeaderTooLarge).
+// and signs the fields Headers names. The body is hashed as it is read,
+// in memory that does not grow with it; the header is read up to
+// MaxHeaderBytes (ErrHeaderTooLarge).
 //
 // No set is made, and the message is to be forwarded as it is, when the
 // chain has ended (ErrARCChainEnded: its most recent seal says cv=fail,
@@ -244,14 +245,13 @@ func (s *Sealer) seal(sg *sealConfig, msg io.Reader, res *Results, chain ARCResu
 
 	cv := map[Result]string{None: "none", Pass: "pass", Fail: "fail"}[chain.Result]
 	seal := sg.sealText(i, t, cv, "")
+	// sets is empty for a failed chain: the seal covers only its own set
+	// (RFC 8617 §5.1.2).
 	covered := append(sets, arcSet{
 		aar:  &arcField{text: aar},
 		ams:  &arcField{text: ams},
 		seal: &arcField{text: seal},
 	})
-	if chain.Result == Fail {
-		covered = covered[len(covered)-1:] // RFC 8617 §5.1.2
-	}
 	b, err = sg.sign(signedHeaderHash(sealedFields(covered), seal, true))
 	if err != nil {
 		return nil, err
@@ -262,7 +262,8 @@ func (s *Sealer) seal(sg *sealConfig, msg io.Reader, res *Results, chain ARCResu
 
 // matchChain checks that chain is what Checker.ARC says of the message
 // whose ARC fields are found, and that a set may be added to it. It
-// returns the sets a new seal covers with its own when chain passes.
+// returns the sets a new seal covers with its own: those of a chain that
+// passes, none for a chain that failed (RFC 8617 §5.1.2) or is none.
 func matchChain(found *arcChain, chain ARCResult) ([]arcSet, error) {
 	if chain.Result == None {
 		if len(found.fields) > 0 {
