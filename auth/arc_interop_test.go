@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/ownmx/ownmx/dnsx/dnstest"
+	"github.com/ownmx/ownmx/internal/dkimpy"
 )
 
 // The ARC tests run dkimpy (Debian python3-dkim 1.1.4, installed by
@@ -23,55 +24,25 @@ import (
 // found first on PATH may not have the modules.
 const systemPython = "/usr/bin/python3"
 
-// arcverifyScript runs dkimpy's arcverify with dnspython asking only the
-// dnstest server whose port is its argument: the machine's resolver and
-// /etc/resolv.conf are never read (configure=False).
-const arcverifyScript = `import sys, dns.resolver as r
-res = r.Resolver(configure=False)
-res.nameservers = ['127.0.0.1']
-res.port = int(sys.argv[1])
-r.default_resolver = res
-sys.argv = ['arcverify']
-from dkim.arcverify import main
-main()
-`
-
-// needDkimpy fails the test when dkimpy cannot run, in CI, and skips it
-// elsewhere, as TestInteropDkimsign does.
+// needDkimpy fails the test when dkimpy cannot run: .ci/run installs it.
 func needDkimpy(t *testing.T) {
 	t.Helper()
 	err := exec.Command(systemPython, "-c", "import dkim.arcverify, dkim.arcsign, authres, dns.resolver").Run()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") != "" {
+	if err != nil {
 		t.Fatalf("dkimpy cannot run (%v): .ci/run installs python3-dkim and python3-authres", err)
 	}
-	t.Skipf("dkimpy cannot run (%v): apt-get install python3-dkim python3-authres", err)
 }
 
 // arcverify returns what dkimpy's arcverify prints for msg, with DNS from
-// srv: "arc verification: cv=pass success" for a valid chain.
+// srv: "arc verification: cv=b'pass' success" for a valid chain.
 func arcverify(t *testing.T, srv *dnstest.Server, msg string) string {
 	t.Helper()
-	_, port, err := net.SplitHostPort(srv.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(t.Context(), systemPython, "-c", arcverifyScript, port)
-	cmd.Stdin = strings.NewReader(msg)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("arcverify: %v: %s", err, stderr.String())
-	}
-	return strings.TrimSpace(string(out))
+	return dkimpy.Verify(t, "arcverify", srv.Addr, []byte(msg))
 }
 
 // arcverifyBatchScript reads messages, one base64 line each, and prints
 // for each what arcverify prints, calling the function it calls
-// (dkim.arc_verify), with DNS as in arcverifyScript: one Python start for
+// (dkim.arc_verify), with DNS from the test's server: one Python start for
 // many messages.
 const arcverifyBatchScript = `import sys, base64, dns.resolver as r
 res = r.Resolver(configure=False)

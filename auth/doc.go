@@ -60,6 +60,15 @@
 // no DNS query, never a refusal or Junk, and an Authentication-Results
 // field that says none, after the forged ones are removed.
 //
+// ARC (RFC 8617) is for mail that this server passes on: Checker.ARC
+// validates the chain a message arrived with, and a Sealer adds a new set
+// (ARC-Seal, ARC-Message-Signature, ARC-Authentication-Results with this
+// server's results) signed with the forwarding domain's key, so that the
+// next receiver sees what was checked here. Receivers verify ARC with
+// rsa-sha256; an Ed25519 key signs with ed25519-sha256 (RFC 8463), which
+// few of them check. ParseSigningKey reads such a key from a PEM file and
+// DKIMKeyRecord gives the record that publishes it.
+//
 // DMARC's record fills a github.com/emersion/go-msgauth/dmarc Record;
 // domains are converted with golang.org/x/net/idna; organizational domains
 // come from the Public Suffix List (golang.org/x/net/publicsuffix); the

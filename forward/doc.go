@@ -37,7 +37,8 @@
 // # Failures
 //
 // A temporary failure (4xx, no host reachable, an MTA-STS policy that no
-// host satisfies) is tried again by the queue. A permanent one (5xx), a
+// host satisfies, a DNS failure while the message's ARC chain is checked)
+// is tried again by the queue. A permanent one (5xx), a
 // loop, or a temporary failure on the queue's last try (queue.Attempt.Final)
 // ends the delivery, and a delivery status notification (RFC 3464) goes to
 // the original MAIL FROM through the same Sender: never for the null

@@ -3,6 +3,7 @@ package forward
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -107,6 +108,10 @@ func (t *Target) Run(ctx context.Context, m *queue.Message, a *queue.Attempt) er
 	if f.Sealer != nil {
 		chain := f.checker().ARC(ctx, io.NewSectionReader(m.Body, 0, m.Body.Size()))
 		set, err = f.Sealer.Seal(io.NewSectionReader(body, 0, body.Size()), m.Envelope.Auth, chain)
+		if errors.Is(err, auth.ErrARCChainTempError) && !a.Final {
+			// The chain may be good: judge it when DNS answers.
+			return fmt.Errorf("forward: message %s to %s: %w", m.ID, t.Addr, err)
+		}
 		if err != nil {
 			f.logger().Warn("forward: no ARC set added", "id", m.ID, "to", t.Addr, "chain", chain.Result, "err", err)
 			set = nil
