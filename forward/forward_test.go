@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
 	"io/fs"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -124,6 +128,38 @@ func TestForwardToPostfix(t *testing.T) {
 	}
 	if out := dkimpy.Verify(t, "dkimverify", w.dns.Addr, got); out != "signature ok" {
 		t.Errorf("dkimverify: %s", out)
+	}
+}
+
+// TestForwardExistingChain forwards a message that arrives with an ARC
+// set already, made by dkimpy's arcsign (a mailing list at sender.test):
+// the new set is i=2 with cv=pass, and arcverify passes the chain of two
+// at the destination.
+func TestForwardExistingChain(t *testing.T) {
+	w := newWorld(t)
+	pf := w.destination(t)
+	w.mux.Handle("me@fwd.test", w.fwd.To("me@dest.test"))
+
+	keyFile := filepath.Join(t.TempDir(), "list.pem")
+	writeFile(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(senderKey)}))
+	listed := "Authentication-Results: lists.sender.test; spf=pass smtp.mailfrom=alice@sender.test\r\n" +
+		message(t, "alice@sender.test", "through a list", true)
+	cmd := exec.Command("/usr/bin/python3", "/usr/bin/arcsign", "sel", "sender.test", keyFile, "lists.sender.test")
+	cmd.Stdin = strings.NewReader(listed)
+	signed, err := cmd.Output()
+	if err != nil || !bytes.HasPrefix(signed, []byte("ARC-Seal: i=1;")) {
+		t.Fatalf("arcsign (Debian python3-dkim and python3-authres, which .ci/run installs): %v\n%s", err, signed)
+	}
+
+	if err := w.send("alice@sender.test", []string{"me@fwd.test"}, string(signed)); err != nil {
+		t.Fatal(err)
+	}
+	got := pf.Wait(t, "me@dest.test", 1)[0]
+	if !regexp.MustCompile(`(?m)^ARC-Seal: i=2; a=rsa-sha256; t=\d+; cv=pass; d=fwd\.test; s=ownmx;`).Match(got) {
+		t.Errorf("no ARC-Seal i=2 cv=pass for fwd.test:\n%s", got)
+	}
+	if out := dkimpy.Verify(t, "arcverify", w.dns.Addr, got); !dkimpy.ARCPass(out) {
+		t.Errorf("arcverify: %s", out)
 	}
 }
 
