@@ -254,6 +254,45 @@ func TestForwardExpires(t *testing.T) {
 	}
 }
 
+// TestForwardNoBounce: a failed forward of a message from the null
+// sender, or of a message that is itself a bounce (a multipart/report of
+// delivery status), makes no DSN: the delivery is dead and the sender's MX
+// gets nothing.
+func TestForwardNoBounce(t *testing.T) {
+	dsnHeader := "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n"
+	for _, tc := range []struct{ name, from, extra, log string }{
+		{"null sender", "", "", "no bounce to the null sender"},
+		{"a bounce", "alice@sender.test", dsnHeader, "no bounce for a bounce"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.startReceiver("127.0.0.4", nil, func(int) error {
+				return &smtpd.Error{Code: 550, Enhanced: smtpd.EnhancedCode{5, 1, 1}, Message: "no such user"}
+			})
+			home := w.startReceiver("127.0.0.3", nil, nil)
+			w.mux.Handle("me@fwd.test", w.fwd.To("me@scripted.test"))
+			msg := message(t, "alice@sender.test", "no bounce", false)
+			if tc.extra != "" {
+				msg = strings.Replace(msg, "Content-Type: text/plain; charset=utf-8\r\n", tc.extra, 1)
+			}
+			msg = signed(t, msg)
+			if err := w.send(tc.from, []string{"me@fwd.test"}, msg); err != nil {
+				t.Fatal(err)
+			}
+			if reasons := w.dead(t); len(reasons) != 1 || !strings.Contains(reasons[0], "550") {
+				t.Errorf("dead letter reasons %q", reasons)
+			}
+			// A DSN would have been sent before the delivery went dead.
+			if got := home.messages(); len(got) != 0 {
+				t.Errorf("the sender's MX got %d messages: %+v", len(got), got)
+			}
+			if !strings.Contains(w.logs.String(), tc.log) {
+				t.Errorf("the log does not say %q", tc.log)
+			}
+		})
+	}
+}
+
 // reportFields parses a DSN with go-message and returns the fields of its
 // message/delivery-status part, per-message and per-recipient together,
 // by their names in lower case.

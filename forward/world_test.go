@@ -303,6 +303,11 @@ func message(t testing.TB, from, subject string, sign bool, extra ...string) str
 	if !sign {
 		return msg
 	}
+	return signed(t, msg)
+}
+
+// signed returns msg signed with senderKey for sender.test.
+func signed(t testing.TB, msg string) string {
 	var b bytes.Buffer
 	err := dkim.Sign(&b, strings.NewReader(msg), &dkim.SignOptions{
 		Domain: "sender.test", Selector: "sel", Signer: crypto.Signer(senderKey),
