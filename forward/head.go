@@ -11,6 +11,7 @@ import (
 
 	"github.com/emersion/go-message/textproto"
 	"github.com/ownmx/ownmx/auth"
+	"github.com/ownmx/ownmx/internal/ascii"
 )
 
 // head is what forwarding needs of a message's header.
@@ -74,7 +75,7 @@ func (h *head) loop(rcpts []string, max int) string {
 	}
 	for _, rcpt := range rcpts {
 		for _, d := range h.deliveredTo {
-			if sameAddress(d, rcpt) {
+			if ascii.EqualFold(d, rcpt) {
 				return fmt.Sprintf("the message was delivered to %s before (Delivered-To)", rcpt)
 			}
 		}
@@ -88,26 +89,4 @@ func bareAddress(v string) string {
 	v = strings.TrimSpace(v)
 	v = strings.TrimPrefix(v, "<")
 	return strings.TrimSuffix(v, ">")
-}
-
-// sameAddress reports whether two addresses are one, their ASCII letters
-// compared without regard to case (the domain's always, and local parts as
-// this server compares them).
-func sameAddress(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

@@ -3,6 +3,7 @@ package mtasts
 import (
 	"strings"
 
+	"github.com/ownmx/ownmx/internal/ascii"
 	"golang.org/x/net/idna"
 )
 
@@ -23,7 +24,7 @@ func hostName(name string) (string, bool) {
 			return "", false
 		}
 	}
-	return lowerASCII(name), true
+	return ascii.Lower(name), true
 }
 
 // validLabel reports whether label is a label of a host name: 1 to 63
@@ -43,24 +44,6 @@ func validLabel(label string) bool {
 // isLetDig reports whether c is an ASCII letter or digit.
 func isLetDig(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-}
-
-// lowerASCII returns s with ASCII upper-case letters made lower case and
-// every other byte kept: names compare without regard to ASCII case only
-// (RFC 4343 §3).
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
 }
 
 // policyDomain returns the name under which domain, a recipient domain,

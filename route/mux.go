@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ownmx/ownmx/internal/ascii"
 	"github.com/ownmx/ownmx/queue"
 	"github.com/ownmx/ownmx/smtpd"
 )
@@ -147,7 +148,7 @@ func (mux *Mux) matchPrefix(domain, rcpt string) *route {
 	if !ok {
 		local = rcpt
 	}
-	local = asciiLower(local)
+	local = ascii.Lower(local)
 	for _, p := range list {
 		if len(local) > len(p.prefix) && strings.HasPrefix(local, p.prefix) {
 			return p.route

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/ownmx/ownmx/internal/ascii"
 	"github.com/ownmx/ownmx/smtpd"
 )
 
@@ -58,7 +59,7 @@ func canonical(pattern string) (string, error) {
 	case local == "*":
 		return "*@" + domain, nil
 	}
-	local = asciiLower(local)
+	local = ascii.Lower(local)
 	if prefix, ok := strings.CutSuffix(local, "*"); ok && prefix != "" && !strings.HasSuffix(prefix, "+") {
 		return prefixPattern(prefix, domain, bad)
 	}
@@ -194,7 +195,7 @@ func candidates(rcpt string) []string {
 			return nil
 		}
 	}
-	local = asciiLower(local)
+	local = ascii.Lower(local)
 	base, tagged := local, false
 	if i := strings.IndexByte(local, Delimiter); i > 0 {
 		base, tagged = local[:i], true
@@ -220,24 +221,6 @@ func candidates(rcpt string) []string {
 // for the prefix patterns of that domain, or of any domain: no pattern can
 // hold its NUL.
 const prefixesAt = "\x00@"
-
-// asciiLower lower-cases the ASCII letters of s and nothing else: local
-// parts compare without regard to ASCII case, and strings.ToLower would
-// also fold letters beyond ASCII (U+212A KELVIN SIGN into "k").
-func asciiLower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}
 
 // cut shortens a string quoted in an error.
 func cut(s string) string {

@@ -167,20 +167,3 @@ func split3(s string) (a, b, c string) {
 	b, c, _ = strings.Cut(s, "=")
 	return a, b, c
 }
-
-// asciiLower lower-cases the ASCII letters of s and nothing else, as
-// libsrs2's tolower does in the C locale.
-func asciiLower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}

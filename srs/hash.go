@@ -6,6 +6,8 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"time"
+
+	"github.com/ownmx/ownmx/internal/ascii"
 )
 
 // hashLength is the number of base64 characters of the HMAC an address
@@ -18,7 +20,7 @@ const hashLength = 4
 func (r *Rewriter) hash(i int, parts ...string) string {
 	m := hmac.New(sha1.New, r.Secrets[i])
 	for _, p := range parts {
-		m.Write([]byte(asciiLower(p)))
+		m.Write([]byte(ascii.Lower(p)))
 	}
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))[:hashLength]
 }
@@ -29,10 +31,10 @@ func (r *Rewriter) verify(hash string, parts ...string) bool {
 	if len(hash) != hashLength {
 		return false
 	}
-	got := []byte(asciiLower(hash))
+	got := []byte(ascii.Lower(hash))
 	ok := 0
 	for i := range r.Secrets {
-		ok |= subtle.ConstantTimeCompare(got, []byte(asciiLower(r.hash(i, parts...))))
+		ok |= subtle.ConstantTimeCompare(got, []byte(ascii.Lower(r.hash(i, parts...))))
 	}
 	return ok == 1
 }

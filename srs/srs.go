@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ownmx/ownmx/internal/ascii"
 )
 
 // DefaultMaxAge is how old a bounce address may be when Rewriter.MaxAge is
@@ -104,7 +106,7 @@ func (r *Rewriter) Forward(from string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("srs: cannot forward %q: %v", cut(from), err)
 	}
-	if asciiLower(host) == fwd {
+	if ascii.Lower(host) == fwd {
 		return from, nil
 	}
 	q := quoteLocal(r.rewrite(local, host))
@@ -148,7 +150,7 @@ func (r *Rewriter) Reverse(rcpt string) (string, error) {
 	if at < 0 {
 		return "", fmt.Errorf("%w: %q has no @%s", ErrNotSRS, cut(rcpt), fwd)
 	}
-	if d, err := embeddedDomain(rcpt[at+1:]); err != nil || asciiLower(d) != fwd {
+	if d, err := embeddedDomain(rcpt[at+1:]); err != nil || ascii.Lower(d) != fwd {
 		return "", fmt.Errorf("%w: %q is not at %s", ErrNotSRS, cut(rcpt), fwd)
 	}
 	local, _, err := splitAddress(rcpt)
@@ -228,7 +230,7 @@ func (r *Rewriter) check() (string, error) {
 	if strings.HasPrefix(d, "[") {
 		return "", fmt.Errorf("srs: Rewriter.Domain %q is not a domain name", r.Domain)
 	}
-	return asciiLower(d), nil
+	return ascii.Lower(d), nil
 }
 
 func (r *Rewriter) now() time.Time {
