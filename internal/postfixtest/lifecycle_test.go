@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -18,18 +19,44 @@ import (
 )
 
 // TestStopLeavesNothing runs an instance in a subtest that delivers a
-// message, so that smtpd, cleanup, qmgr and virtual all run; when the
-// subtest has ended no process of the instance is left, its master's pid
-// is gone and its port is free.
+// message, so that smtpd, cleanup, qmgr and virtual all run, and leaves a
+// session open in the middle of DATA; when the subtest has ended no
+// process of the instance is left, its master's pid is gone and its port
+// is free.
 func TestStopLeavesNothing(t *testing.T) {
 	t.Parallel()
 	var in *Instance
+	var open net.Conn
+	defer func() {
+		if open != nil {
+			open.Close()
+		}
+	}()
 	t.Run("instance", func(t *testing.T) {
 		in = Start(t, Options{Domains: []string{"example.com"}})
 		if err := smtptest.Send(in.Addr, "s@example.org", []string{"u@example.com"}, "Subject: x\r\n\r\nx\r\n"); err != nil {
 			t.Fatal(err)
 		}
 		in.Wait(t, "u@example.com", 1)
+		// A session still open, in the middle of DATA, when the test ends.
+		conn, err := net.Dial("tcp", in.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = conn
+		if _, err := io.WriteString(conn, "EHLO client.test\r\nMAIL FROM:<s@example.org>\r\nRCPT TO:<u@example.com>\r\nDATA\r\nSubject: unfinished\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(in.timeout))
+		for r := bufio.NewReader(conn); ; {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("reading replies up to DATA's: %v", err)
+			}
+			if strings.HasPrefix(line, "354 ") {
+				break
+			}
+		}
 		if live := livePostfix(t, in.paths.config); len(live) < 3 {
 			t.Fatalf("processes of the running instance: %v, want master, qmgr, postlogd and more", live)
 		}
@@ -76,7 +103,19 @@ func TestTestProcessEnds(t *testing.T) {
 			out := startChild(t, cmd)
 			dir := out.dir(t)
 			configDir := filepath.Join(dir, "etc")
+			// No Start of a parallel test may stop the instance of a killed
+			// child until this test has seen it outlive the child.
+			locked := false
+			unlock := func() {
+				if locked {
+					locked = false
+					staleMu.Unlock()
+				}
+			}
+			defer unlock()
 			if mode == "kill" {
+				staleMu.Lock()
+				locked = true
 				if len(livePostfix(t, configDir)) == 0 {
 					t.Fatal("the child's instance does not run")
 				}
@@ -91,7 +130,9 @@ func TestTestProcessEnds(t *testing.T) {
 				t.Fatalf("child ended with %v, want it to fail; it wrote:\n%s", err, output)
 			}
 			if mode == "kill" {
-				if live := livePostfix(t, configDir); len(live) == 0 {
+				live := livePostfix(t, configDir)
+				unlock()
+				if len(live) == 0 {
 					t.Fatal("the killed child's instance stopped by itself: nothing left for Start to do")
 				}
 				Start(t, Options{Domains: []string{"example.com"}})
@@ -219,7 +260,7 @@ func TestNotRootFailsClearly(t *testing.T) {
 	cmd.Env = []string{childMode + "=nonroot", "TMPDIR=" + dir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), ErrNotRoot.Error()) {
-		t.Errorf("test run as nobody: %v, want it to fail saying %q; it wrote:\n%s", err, ErrNotRoot, out)
+	if err == nil || !strings.Contains(string(out), errNotRoot.Error()) {
+		t.Errorf("test run as nobody: %v, want it to fail saying %q; it wrote:\n%s", err, errNotRoot, out)
 	}
 }
