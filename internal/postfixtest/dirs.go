@@ -59,9 +59,6 @@ func prepareDirs(ctx context.Context, r runner, p paths, uid, gid int) error {
 	if err := os.Mkdir(p.config, 0o755); err != nil {
 		return fmt.Errorf("postfixtest: %w", err)
 	}
-	if err := writeOwner(p.config); err != nil {
-		return fmt.Errorf("postfixtest: recording the test process in %s: %w", p.config, err)
-	}
 	if err := os.Mkdir(p.mail, 0o700); err != nil {
 		return fmt.Errorf("postfixtest: %w", err)
 	}

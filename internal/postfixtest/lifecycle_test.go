@@ -85,15 +85,16 @@ const childMode = "POSTFIXTEST_CHILD"
 // TestTestProcessEnds ends the test process that started an instance in
 // each way it can end, in a child process: the test fails (t.Fatal), it
 // panics, or the process is killed (a test timeout, SIGKILL), when no
-// cleanup runs. Afterwards no process of the child's instance is left: the
-// cleanup stopped it, or, after a kill, the next Start did.
+// cleanup runs, and then maybe its directory is removed too. Afterwards no
+// process of the child's instance is left: the cleanup stopped it, or,
+// after a kill, the next Start did.
 func TestTestProcessEnds(t *testing.T) {
 	t.Parallel()
 	if mode := os.Getenv(childMode); mode != "" {
 		child(t, mode)
 		return
 	}
-	for _, mode := range []string{"fatal", "panic", "kill"} {
+	for _, mode := range []string{"fatal", "panic", "kill", "kill, directory removed"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -113,7 +114,8 @@ func TestTestProcessEnds(t *testing.T) {
 				}
 			}
 			defer unlock()
-			if mode == "kill" {
+			killed := strings.HasPrefix(mode, "kill")
+			if killed {
 				staleMu.Lock()
 				locked = true
 				if len(livePostfix(t, configDir)) == 0 {
@@ -129,15 +131,19 @@ func TestTestProcessEnds(t *testing.T) {
 			if !errors.As(err, &exit) {
 				t.Fatalf("child ended with %v, want it to fail; it wrote:\n%s", err, output)
 			}
-			if mode == "kill" {
+			if killed {
+				// The killed child could not remove its directories.
+				if mode == "kill, directory removed" {
+					os.RemoveAll(filepath.Dir(dir))
+				} else {
+					t.Cleanup(func() { os.RemoveAll(filepath.Dir(dir)) })
+				}
 				live := livePostfix(t, configDir)
 				unlock()
 				if len(live) == 0 {
 					t.Fatal("the killed child's instance stopped by itself: nothing left for Start to do")
 				}
 				Start(t, Options{Domains: []string{"example.com"}})
-				// The killed child could not remove its directories.
-				t.Cleanup(func() { os.RemoveAll(filepath.Dir(dir)) })
 			}
 			if live := livePostfix(t, configDir); len(live) > 0 {
 				t.Errorf("processes %v of the child's instance still run after it ended (%v)", live, err)
@@ -156,7 +162,7 @@ func child(t *testing.T, mode string) {
 		t.Fatal("a test failing after Start")
 	case "panic":
 		panic("a test panicking after Start")
-	case "kill":
+	case "kill", "kill, directory removed":
 		select {
 		case <-time.After(time.Minute):
 			t.Fatal("not killed within a minute")

@@ -108,15 +108,15 @@ func start(ctx context.Context, dir string, opts Options, logf func(string, ...a
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	r, err := newRunner(ctx)
 	if err != nil {
 		return nil, err
 	}
 	staleMu.Lock()
-	stopStale(ctx, r, logf)
+	stopStale(ctx, r, logf, timeout)
 	staleMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 
 	p := newPaths(dir)
 	uid, gid, err := mailboxOwner()
