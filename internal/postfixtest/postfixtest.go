@@ -141,9 +141,14 @@ func start(ctx context.Context, dir string, opts Options, logf func(string, ...a
 		if err == nil {
 			break
 		}
-		// A failed start leaves no master running, but a later stop
-		// costs nothing and makes sure.
-		in.master = readMasterPID(p)
+		// A failed start should leave no master running; the stop at the
+		// end of the test makes sure.
+		in.master = 0
+		if pid := readMasterPID(p); pid != 0 {
+			if st, err := readStat(pid); err == nil && st.state != 'Z' && st.pgrp == pid {
+				in.master = pid
+			}
+		}
 		log := in.Log()
 		taken := strings.Contains(log, "Address already in use")
 		if !taken || opts.Port != 0 || try == maxStartTries {
