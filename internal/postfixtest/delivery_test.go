@@ -51,6 +51,13 @@ func TestDeliveryArrivesUnchanged(t *testing.T) {
 			if m := traceHeader.FindStringSubmatch(trace); m[1] != tc.to || m[2] != "127.0.0.1" {
 				t.Errorf("Delivered-To %q and client [%s], want %q and [127.0.0.1]:\n%s", m[1], m[2], tc.to, trace)
 			}
+			with := "with ESMTP id "
+			if strings.ContainsFunc(tc.from+tc.to, func(r rune) bool { return r > 0x7f }) {
+				with = "with UTF8SMTP id " // RFC 6531 §4.3
+			}
+			if !strings.Contains(trace, "\n\tby "+Hostname+" (Postfix) "+with) {
+				t.Errorf("Received does not say %q:\n%s", with, trace)
+			}
 			if !strings.HasPrefix(trace, "Return-Path: <"+tc.from+">\n") {
 				t.Errorf("trace does not start with Return-Path: <%s>:\n%s", tc.from, trace)
 			}

@@ -15,8 +15,10 @@
 // error(8), it looks up no client names, and it logs through postlogd(8)
 // into a file of its own (Log), never to the system's syslog.
 //
-// The system's Postfix (/etc/postfix, /var/spool/postfix) is neither read
-// nor changed, and several instances run at once. Postfix must be started
+// The system's Postfix is not changed: its configuration in /etc/postfix,
+// its queue and the modes of its programs stay as they are, and it is not
+// started. Several instances run at once, each with its own directory and
+// address. Postfix must be started
 // as root: Start uses "sudo -n" when the test does not run as root, and
 // fails the test with a clear message when it cannot.
 //

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -18,18 +19,44 @@ import (
 )
 
 // TestStopLeavesNothing runs an instance in a subtest that delivers a
-// message, so that smtpd, cleanup, qmgr and virtual all run; when the
-// subtest has ended no process of the instance is left, its master's pid
-// is gone and its port is free.
+// message, so that smtpd, cleanup, qmgr and virtual all run, and leaves a
+// session open in the middle of DATA; when the subtest has ended no
+// process of the instance is left, its master's pid is gone and its port
+// is free.
 func TestStopLeavesNothing(t *testing.T) {
 	t.Parallel()
 	var in *Instance
+	var open net.Conn
+	defer func() {
+		if open != nil {
+			open.Close()
+		}
+	}()
 	t.Run("instance", func(t *testing.T) {
 		in = Start(t, Options{Domains: []string{"example.com"}})
 		if err := smtptest.Send(in.Addr, "s@example.org", []string{"u@example.com"}, "Subject: x\r\n\r\nx\r\n"); err != nil {
 			t.Fatal(err)
 		}
 		in.Wait(t, "u@example.com", 1)
+		// A session still open, in the middle of DATA, when the test ends.
+		conn, err := net.Dial("tcp", in.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = conn
+		if _, err := io.WriteString(conn, "EHLO client.test\r\nMAIL FROM:<s@example.org>\r\nRCPT TO:<u@example.com>\r\nDATA\r\nSubject: unfinished\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(in.timeout))
+		for r := bufio.NewReader(conn); ; {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("reading replies up to DATA's: %v", err)
+			}
+			if strings.HasPrefix(line, "354 ") {
+				break
+			}
+		}
 		if live := livePostfix(t, in.paths.config); len(live) < 3 {
 			t.Fatalf("processes of the running instance: %v, want master, qmgr, postlogd and more", live)
 		}
@@ -58,15 +85,16 @@ const childMode = "POSTFIXTEST_CHILD"
 // TestTestProcessEnds ends the test process that started an instance in
 // each way it can end, in a child process: the test fails (t.Fatal), it
 // panics, or the process is killed (a test timeout, SIGKILL), when no
-// cleanup runs. Afterwards no process of the child's instance is left: the
-// cleanup stopped it, or, after a kill, the next Start did.
+// cleanup runs, and then maybe its directory is removed too. Afterwards no
+// process of the child's instance is left: the cleanup stopped it, or,
+// after a kill, the next Start did.
 func TestTestProcessEnds(t *testing.T) {
 	t.Parallel()
 	if mode := os.Getenv(childMode); mode != "" {
 		child(t, mode)
 		return
 	}
-	for _, mode := range []string{"fatal", "panic", "kill"} {
+	for _, mode := range []string{"fatal", "panic", "kill", "kill, directory removed"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -76,7 +104,20 @@ func TestTestProcessEnds(t *testing.T) {
 			out := startChild(t, cmd)
 			dir := out.dir(t)
 			configDir := filepath.Join(dir, "etc")
-			if mode == "kill" {
+			// No Start of a parallel test may stop the instance of a killed
+			// child until this test has seen it outlive the child.
+			locked := false
+			unlock := func() {
+				if locked {
+					locked = false
+					staleMu.Unlock()
+				}
+			}
+			defer unlock()
+			killed := strings.HasPrefix(mode, "kill")
+			if killed {
+				staleMu.Lock()
+				locked = true
 				if len(livePostfix(t, configDir)) == 0 {
 					t.Fatal("the child's instance does not run")
 				}
@@ -90,13 +131,19 @@ func TestTestProcessEnds(t *testing.T) {
 			if !errors.As(err, &exit) {
 				t.Fatalf("child ended with %v, want it to fail; it wrote:\n%s", err, output)
 			}
-			if mode == "kill" {
-				if live := livePostfix(t, configDir); len(live) == 0 {
+			if killed {
+				// The killed child could not remove its directories.
+				if mode == "kill, directory removed" {
+					os.RemoveAll(filepath.Dir(dir))
+				} else {
+					t.Cleanup(func() { os.RemoveAll(filepath.Dir(dir)) })
+				}
+				live := livePostfix(t, configDir)
+				unlock()
+				if len(live) == 0 {
 					t.Fatal("the killed child's instance stopped by itself: nothing left for Start to do")
 				}
 				Start(t, Options{Domains: []string{"example.com"}})
-				// The killed child could not remove its directories.
-				t.Cleanup(func() { os.RemoveAll(filepath.Dir(dir)) })
 			}
 			if live := livePostfix(t, configDir); len(live) > 0 {
 				t.Errorf("processes %v of the child's instance still run after it ended (%v)", live, err)
@@ -115,7 +162,7 @@ func child(t *testing.T, mode string) {
 		t.Fatal("a test failing after Start")
 	case "panic":
 		panic("a test panicking after Start")
-	case "kill":
+	case "kill", "kill, directory removed":
 		select {
 		case <-time.After(time.Minute):
 			t.Fatal("not killed within a minute")
@@ -219,7 +266,7 @@ func TestNotRootFailsClearly(t *testing.T) {
 	cmd.Env = []string{childMode + "=nonroot", "TMPDIR=" + dir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), ErrNotRoot.Error()) {
-		t.Errorf("test run as nobody: %v, want it to fail saying %q; it wrote:\n%s", err, ErrNotRoot, out)
+	if err == nil || !strings.Contains(string(out), errNotRoot.Error()) {
+		t.Errorf("test run as nobody: %v, want it to fail saying %q; it wrote:\n%s", err, errNotRoot, out)
 	}
 }

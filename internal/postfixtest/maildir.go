@@ -15,9 +15,22 @@ import (
 )
 
 // Wait waits until Postfix has delivered n messages to addr and returns
-// them in the order they were delivered, as Postfix wrote them: with
-// Return-Path, X-Original-To, Delivered-To and Received headers added on
-// top and every line ending in LF alone, as Maildir files have them.
+// them in the order they were delivered, as Postfix wrote them: every line
+// ending in LF alone, as in Maildir files, and these headers added on top
+// of the message as sent:
+//
+//	Return-Path: <sender@example.org>
+//	X-Original-To: addr
+//	Delivered-To: addr
+//	Received: from HELO-NAME (unknown [CLIENT-IP])
+//		by mx.test (Postfix) with ESMTP id 4A1B2C3D4E;
+//		Mon, 30 Nov 2026 19:01:32 +0000 (UTC)
+//
+// ESMTPS in place of ESMTP, with a line "(using TLSv1.3 with cipher ...)",
+// when the message came over TLS; UTF8SMTP with SMTPUTF8.
+//
+// Every recipient's copy goes to one Maildir, mail/inbox under Dir; Wait
+// tells addr's copies by their Delivered-To header, ignoring case.
 //
 // Wait fails the test when more than n messages for addr are there, or
 // when fewer than n have come by the instance's timeout (Options.Timeout),

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,10 +16,9 @@ import (
 )
 
 // DefaultTimeout bounds Start, the stop of an instance and Wait when
-// Options.Timeout is zero. It is a guard against a hang, not a measure: on
-// a quiet machine an instance starts in about a second, but on a loaded
-// one Postfix's start and stop scripts, which run some fifty programs,
-// have taken more than ten.
+// Options.Timeout is zero. It is a guard against a hang, not a measure: an
+// instance starts in about half a second, but Postfix's start script runs
+// some forty programs, which on a loaded machine has taken ten seconds.
 const DefaultTimeout = 30 * time.Second
 
 // Options says what an instance accepts and where it listens.
@@ -110,15 +108,15 @@ func start(ctx context.Context, dir string, opts Options, logf func(string, ...a
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	r, err := newRunner(ctx)
 	if err != nil {
 		return nil, err
 	}
 	staleMu.Lock()
-	stopStale(ctx, r, logf)
+	stopStale(ctx, r, logf, timeout)
 	staleMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 
 	p := newPaths(dir)
 	uid, gid, err := mailboxOwner()
@@ -143,9 +141,14 @@ func start(ctx context.Context, dir string, opts Options, logf func(string, ...a
 		if err == nil {
 			break
 		}
-		// A failed start leaves no master running, but a later stop
-		// costs nothing and makes sure.
-		in.master = readMasterPID(p)
+		// A failed start should leave no master running; the stop at the
+		// end of the test makes sure.
+		in.master = 0
+		if pid := readMasterPID(p); pid != 0 {
+			if st, err := readStat(pid); err == nil && st.state != 'Z' && st.pgrp == pid {
+				in.master = pid
+			}
+		}
 		log := in.Log()
 		taken := strings.Contains(log, "Address already in use")
 		if !taken || opts.Port != 0 || try == maxStartTries {
@@ -158,75 +161,6 @@ func start(ctx context.Context, dir string, opts Options, logf func(string, ...a
 		return in, fmt.Errorf("postfixtest: Postfix started in %s but left no pid in %s", p.config, filepath.Join(p.queue, "pid", "master.pid"))
 	}
 	return in, nil
-}
-
-// mailboxOwner returns the user and group that virtual(8) writes the
-// Maildir as: nobody when the test runs as root, else the test's own user
-// so that it can read the messages.
-func mailboxOwner() (uid, gid int, err error) {
-	if os.Geteuid() != 0 {
-		return os.Geteuid(), os.Getegid(), nil
-	}
-	u, err := user.Lookup("nobody")
-	if err != nil {
-		return 0, 0, fmt.Errorf("postfixtest: the Maildir's owner: %w", err)
-	}
-	uid, err = strconv.Atoi(u.Uid)
-	if err != nil {
-		return 0, 0, fmt.Errorf("postfixtest: user nobody's uid %q: %w", u.Uid, err)
-	}
-	gid, err = strconv.Atoi(u.Gid)
-	if err != nil {
-		return 0, 0, fmt.Errorf("postfixtest: user nobody's gid %q: %w", u.Gid, err)
-	}
-	return uid, gid, nil
-}
-
-// prepareDirs makes the instance's directories. Postfix creates the
-// queue's subdirectories and the data directory itself at start ("postfix
-// check"), with the owners and modes it requires; the queue directory
-// must be root's, and every directory above it must be open to the
-// postfix user and to the Maildir's owner.
-func prepareDirs(ctx context.Context, r runner, p paths, uid, gid int) error {
-	// t.TempDir() makes its directory and the test's one above it 0700.
-	for _, d := range []string{p.dir, filepath.Dir(p.dir)} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			return fmt.Errorf("postfixtest: opening %s to Postfix's users: %w", d, err)
-		}
-	}
-	for d := filepath.Dir(filepath.Dir(p.dir)); ; d = filepath.Dir(d) {
-		st, err := os.Stat(d)
-		if err != nil {
-			return fmt.Errorf("postfixtest: %w", err)
-		}
-		if st.Mode().Perm()&0o001 == 0 {
-			return fmt.Errorf("postfixtest: %s, above the test's directory %s, is closed to other users (mode %v), so Postfix's cannot reach its files: set TMPDIR to a directory such as /tmp", d, p.dir, st.Mode().Perm())
-		}
-		if d == filepath.Dir(d) {
-			break
-		}
-	}
-	if err := os.Mkdir(p.config, 0o755); err != nil {
-		return fmt.Errorf("postfixtest: %w", err)
-	}
-	if err := writeOwner(p.config); err != nil {
-		return fmt.Errorf("postfixtest: recording the test process in %s: %w", p.config, err)
-	}
-	if err := os.Mkdir(p.mail, 0o700); err != nil {
-		return fmt.Errorf("postfixtest: %w", err)
-	}
-	if r.sudo {
-		// Made by root, so that "postfix check" finds it root's.
-		_, err := r.run(ctx, "install", "-d", "-o", "root", "-g", "root", "-m", "0755", p.queue)
-		return err
-	}
-	if err := os.Chown(p.mail, uid, gid); err != nil {
-		return fmt.Errorf("postfixtest: giving %s to uid %d: %w", p.mail, uid, err)
-	}
-	if err := os.Mkdir(p.queue, 0o755); err != nil {
-		return fmt.Errorf("postfixtest: %w", err)
-	}
-	return nil
 }
 
 // readMasterPID returns the pid in the queue's pid/master.pid, or 0.

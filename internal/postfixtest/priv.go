@@ -15,9 +15,9 @@ import (
 // /usr/lib/postfix/sbin.
 const postfixCommand = "/usr/sbin/postfix"
 
-// ErrNotRoot is the error of Start when the test neither runs as root nor
-// may use "sudo -n".
-var ErrNotRoot = errors.New("postfixtest: Postfix must be started as root: run the tests as root, or as a user that may run sudo without a password (sudo -n)")
+// errNotRoot is why Start fails a test that neither runs as root nor may
+// use "sudo -n".
+var errNotRoot = errors.New("postfixtest: Postfix must be started as root: run the tests as root, or as a user that may run sudo without a password (sudo -n)")
 
 // runner runs the commands that need root: directly when the test runs as
 // root, else through "sudo -n".
@@ -26,7 +26,7 @@ type runner struct {
 }
 
 // newRunner returns the runner for this process, or an error wrapping
-// ErrNotRoot when commands cannot run as root.
+// errNotRoot when commands cannot run as root.
 func newRunner(ctx context.Context) (runner, error) {
 	if _, err := os.Stat(postfixCommand); err != nil {
 		return runner{}, fmt.Errorf("postfixtest: Postfix is not installed (Debian package postfix, which .ci/run installs): %w", err)
@@ -36,7 +36,7 @@ func newRunner(ctx context.Context) (runner, error) {
 	}
 	out, err := exec.CommandContext(ctx, "sudo", "-n", "true").CombinedOutput()
 	if err != nil {
-		return runner{}, fmt.Errorf("%w (sudo -n true: %v %s)", ErrNotRoot, err, strings.TrimSpace(string(out)))
+		return runner{}, fmt.Errorf("%w (sudo -n true: %v %s)", errNotRoot, err, strings.TrimSpace(string(out)))
 	}
 	return runner{sudo: true}, nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -117,35 +116,6 @@ func alive(pid int, startTime uint64) bool {
 	return err == nil && st.state != 'Z' && st.startTime == startTime
 }
 
-// ownerFile, in an instance's config directory, names the process that
-// started the instance: "pid starttime".
-const ownerFile = "postfixtest.owner"
-
-// writeOwner records this process as the owner of the instance whose
-// configuration is in configDir.
-func writeOwner(configDir string) error {
-	st, err := readStat(os.Getpid())
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(configDir, ownerFile), fmt.Appendf(nil, "%d %d\n", os.Getpid(), st.startTime), 0o644)
-}
-
-// ownerAlive reports whether the process named in configDir's owner file
-// still runs; known is false when configDir has no owner file of ours.
-func ownerAlive(configDir string) (alive_, known bool) {
-	b, err := os.ReadFile(filepath.Join(configDir, ownerFile))
-	if err != nil {
-		return false, false
-	}
-	var pid int
-	var start uint64
-	if _, err := fmt.Sscanf(string(b), "%d %d", &pid, &start); err != nil {
-		return false, false
-	}
-	return alive(pid, start), true
-}
-
 // processEnv returns the value of variable name in the environment of
 // process pid, which only root may read for another user's process.
 func processEnv(pid int, name string) (string, bool) {
@@ -159,45 +129,4 @@ func processEnv(pid int, name string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// stopStale stops each instance whose owner process has died without
-// stopping it (killed by a timeout or SIGKILL, so t.Cleanup never ran),
-// and reports each one to logf. Instances are found by their master(8)
-// process, whose environment names the config directory (MAIL_CONFIG).
-// It needs root to read that environment; through sudo it does nothing.
-func stopStale(ctx context.Context, r runner, logf func(format string, args ...any)) {
-	if r.sudo {
-		return
-	}
-	ids, err := pids()
-	if err != nil {
-		return
-	}
-	for _, id := range ids {
-		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", id))
-		if err != nil || strings.TrimSpace(string(comm)) != "master" {
-			continue
-		}
-		configDir, ok := processEnv(id, "MAIL_CONFIG")
-		if !ok {
-			continue
-		}
-		if living, known := ownerAlive(configDir); !known || living {
-			continue
-		}
-		st, err := readStat(id)
-		if err != nil || st.pgrp != id {
-			continue
-		}
-		err = r.postfix(ctx, configDir, "stop")
-		if err == nil {
-			err = waitGroupGone(ctx, r, id)
-		}
-		if err != nil {
-			logf("postfixtest: stopping the instance in %s, whose test process died without stopping it: %v", configDir, err)
-			continue
-		}
-		logf("postfixtest: stopped the instance in %s (master %d), whose test process died without stopping it", configDir, id)
-	}
 }
