@@ -51,6 +51,9 @@ func (b bounces) Rcpt(ctx context.Context, env *smtpd.Envelope, to string) error
 
 func (b bounces) Run(ctx context.Context, m *queue.Message, a *queue.Attempt) error {
 	f := b.f
+	if f.SRS == nil {
+		return queue.Permanent(fmt.Errorf("forward: message %s for %q: no SRS Rewriter to read the address", m.ID, a.Rcpt))
+	}
 	from := m.Envelope.From
 	if from != "" && f.SRS != nil {
 		if rewritten, err := f.SRS.Forward(from); err == nil {
