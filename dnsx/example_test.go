@@ -103,12 +103,12 @@ func ExampleRecords() {
 	// _dmarc.example.com. 3600 IN TXT "v=DMARC1; p=quarantine"
 	//
 	// ; for a DNS provider's web form
-	// TYPE  NAME                CONTENT                 PRIORITY
-	// MX    example.com         mx.example.com          10
-	// A     mx.example.com      203.0.113.25
-	// AAAA  mx.example.com      2001:db8::25
-	// TXT   example.com         v=spf1 mx -all
-	// TXT   _dmarc.example.com  v=DMARC1; p=quarantine
+	// TYPE  NAME                PRIORITY  CONTENT
+	// MX    example.com         10        mx.example.com
+	// A     mx.example.com                203.0.113.25
+	// AAAA  mx.example.com                2001:db8::25
+	// TXT   example.com                   v=spf1 mx -all
+	// TXT   _dmarc.example.com            v=DMARC1; p=quarantine
 	//
 	// note: mx.example.com: DNS only: must not be proxied by your DNS provider (Cloudflare's orange cloud breaks mail)
 }

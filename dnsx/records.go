@@ -32,17 +32,33 @@ type Record struct {
 }
 
 // ZoneLine returns r as a line of an RFC 1035 §5 master file, with
-// TTL RecordTTL.
+// TTL RecordTTL; a TXT record's content is in strings of at most 255
+// octets.
 func (r Record) ZoneLine() string {
 	data := r.Content
 	switch r.Type {
 	case "MX":
 		data = strconv.Itoa(r.Priority) + " " + r.Content + "."
 	case "TXT":
-		data = `"` + escapeTXT(r.Content) + `"`
+		// One character-string holds at most 255 octets (RFC 1035 §3.3):
+		// a longer record, such as the DKIM key of an RSA key of 2048
+		// bits, is written as several strings, which DNS joins.
+		var strs []string
+		for s := r.Content; ; {
+			n := min(len(s), maxTXTString)
+			strs = append(strs, `"`+escapeTXT(s[:n])+`"`)
+			if s = s[n:]; s == "" {
+				break
+			}
+		}
+		data = strings.Join(strs, " ")
 	}
 	return fmt.Sprintf("%s. %d IN %s %s", r.Name, RecordTTL, r.Type, data)
 }
+
+// maxTXTString is the most octets one character-string of a TXT record
+// holds (RFC 1035 §3.3).
+const maxTXTString = 255
 
 // Records returns the records domain must publish for its mail to arrive
 // at host, whose public addresses are ips: the MX record (RFC 5321 §5.1),
@@ -77,13 +93,14 @@ func WriteRecords(w io.Writer, recs []Record) error {
 		b.WriteString(r.ZoneLine() + "\n")
 	}
 	b.WriteString("\n; for a DNS provider's web form\n")
-	rows := [][]string{{"TYPE", "NAME", "CONTENT", "PRIORITY"}}
+	// CONTENT last: a DKIM key is several hundred characters long.
+	rows := [][]string{{"TYPE", "NAME", "PRIORITY", "CONTENT"}}
 	for _, r := range recs {
 		prio := ""
 		if r.Type == "MX" {
 			prio = strconv.Itoa(r.Priority)
 		}
-		rows = append(rows, []string{r.Type, r.Name, r.Content, prio})
+		rows = append(rows, []string{r.Type, r.Name, prio, r.Content})
 	}
 	widths := make([]int, 4)
 	for _, row := range rows {

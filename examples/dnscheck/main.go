@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if opts.json {
 			return writeJSON(stdout, stderr, recs, exitOK)
 		}
-		if err := writeRecords(stdout, recs); err != nil {
+		if err := dnsx.WriteRecords(stdout, recs); err != nil {
 			fmt.Fprintf(stderr, "dnscheck: %v\n", err)
 			return exitUsage
 		}
@@ -240,42 +240,6 @@ func isSelector(s string) bool {
 		}
 	}
 	return true
-}
-
-// maxTXTString is the most octets one character-string of a TXT record
-// holds (RFC 1035 §3.3).
-const maxTXTString = 255
-
-// writeRecords prints recs as dnsx.WriteRecords does, except that the
-// zone-file line of a TXT record longer than one character-string holds is
-// written with several strings, which DNS joins: a DKIM record of an RSA
-// key of 2048 bits is about 400 octets (RFC 6376 §3.6.2.2), and zone files
-// refuse a longer string.
-func writeRecords(w io.Writer, recs []dnsx.Record) error {
-	var b strings.Builder
-	if err := dnsx.WriteRecords(&b, recs); err != nil {
-		return err
-	}
-	out := b.String()
-	for _, r := range recs {
-		if r.Type == "TXT" && len(r.Content) > maxTXTString {
-			out = strings.Replace(out, r.ZoneLine()+"\n", splitZoneLine(r)+"\n", 1)
-		}
-	}
-	_, err := io.WriteString(w, out)
-	return err
-}
-
-// splitZoneLine returns the zone-file line of the TXT record r with its
-// content in strings of at most maxTXTString octets.
-func splitZoneLine(r dnsx.Record) string {
-	var strs []string
-	for s := r.Content; s != ""; {
-		n := min(len(s), maxTXTString)
-		strs = append(strs, `"`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s[:n])+`"`)
-		s = s[n:]
-	}
-	return fmt.Sprintf("%s. %d IN TXT %s", r.Name, dnsx.RecordTTL, strings.Join(strs, " "))
 }
 
 // querier returns what Check asks: a cache in front of the nameserver given
