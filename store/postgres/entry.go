@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Open returns the bytes of the message of entry id, as delivered. They are
@@ -28,12 +29,9 @@ func (s *Store) Open(ctx context.Context, id int64) (io.ReadCloser, error) {
 // queryRow runs a query of one row on a connection from the pool and
 // scans it; no row is ErrNotFound.
 func (s *Store) queryRow(ctx context.Context, scan func(pgx.Row) error, sql string, args ...any) error {
-	conn, err := s.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	err = scan(conn.QueryRow(ctx, sql, args...))
+	err := s.withConn(ctx, func(conn *pgxpool.Conn) error {
+		return scan(conn.QueryRow(ctx, sql, args...))
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
 	}
@@ -128,21 +126,16 @@ func (s *Store) Move(ctx context.Context, id int64, folder string) error {
 	return nil
 }
 
-// exec runs a statement that changes one row; none is ErrNotFound.
+// exec runs an idempotent statement that changes one row; none is
+// ErrNotFound.
 func (s *Store) exec(ctx context.Context, sql string, args ...any) error {
-	conn, err := s.acquire(ctx)
-	if err != nil {
+	return s.withConn(ctx, func(conn *pgxpool.Conn) error {
+		tag, err := conn.Exec(ctx, sql, args...)
+		if err == nil && tag.RowsAffected() == 0 {
+			err = ErrNotFound
+		}
 		return err
-	}
-	defer conn.Release()
-	tag, err := conn.Exec(ctx, sql, args...)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
+	})
 }
 
 // Delete deletes entry id from its mailbox, and the message's bytes once no

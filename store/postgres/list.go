@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // DefaultPageSize is the number of summaries in a Page whose Size is zero.
@@ -66,11 +68,6 @@ func (s *Store) List(ctx context.Context, mailbox, folder string, page Page) ([]
 	if size < 0 {
 		limit = -1
 	}
-	conn, err := s.acquire(ctx)
-	if err != nil {
-		return nil, page, fmt.Errorf("postgres: listing %s/%s: %w", mailbox, folder, err)
-	}
-	defer conn.Release()
 	// Two statements rather than one with an optional condition, so that
 	// the plan PostgreSQL keeps for each starts the index scan at the
 	// position: a page deep in a folder costs what the first one does.
@@ -78,20 +75,24 @@ func (s *Store) List(ctx context.Context, mailbox, folder string, page Page) ([]
 	if page.after {
 		query, args = listAfter, append(args, page.received, page.id)
 	}
-	rows, err := conn.Query(ctx, query, args...)
-	if err != nil {
-		return nil, page, fmt.Errorf("postgres: listing %s/%s: %w", mailbox, folder, err)
-	}
-	defer rows.Close()
 	var list []Summary
-	for rows.Next() {
-		sum := Summary{Mailbox: mailbox, Folder: folder}
-		if err := rows.Scan(&sum.ID, &sum.Received, &sum.Seen, &sum.Size, &sum.From, &sum.Subject); err != nil {
-			return nil, page, fmt.Errorf("postgres: listing %s/%s: %w", mailbox, folder, err)
+	err := s.withConn(ctx, func(conn *pgxpool.Conn) error {
+		list = list[:0]
+		rows, err := conn.Query(ctx, query, args...)
+		if err != nil {
+			return err
 		}
-		list = append(list, sum)
-	}
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		for rows.Next() {
+			sum := Summary{Mailbox: mailbox, Folder: folder}
+			if err := rows.Scan(&sum.ID, &sum.Received, &sum.Seen, &sum.Size, &sum.From, &sum.Subject); err != nil {
+				return err
+			}
+			list = append(list, sum)
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return nil, page, fmt.Errorf("postgres: listing %s/%s: %w", mailbox, folder, err)
 	}
 	next := Page{Size: page.Size, done: true}

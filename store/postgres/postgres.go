@@ -184,11 +184,28 @@ func (s *Store) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	return conn, nil
 }
 
-// begin acquires a connection and begins a transaction on it. A
-// connection the server closed since it was last used (the server
-// restarted) fails at BEGIN: then every idle connection of the pool is
-// likely dead too, so the pool is reset and BEGIN tried once more on a new
-// one, which nothing of the caller's has been sent to yet.
+// withConn calls f with a connection from the pool. f must be idempotent:
+// when it fails on a connection the server closed since it was last used
+// (the server restarted), every idle connection of the pool is likely
+// dead too, so the pool is reset and f called once more on a new one.
+func (s *Store) withConn(ctx context.Context, f func(*pgxpool.Conn) error) error {
+	for try := 0; ; try++ {
+		conn, err := s.acquire(ctx)
+		if err != nil {
+			return err
+		}
+		err = f(conn)
+		dead := err != nil && conn.Conn().IsClosed()
+		conn.Release()
+		if !dead || try > 0 || ctx.Err() != nil {
+			return err
+		}
+		s.pool.Reset()
+	}
+}
+
+// begin acquires a connection and begins a transaction on it, replacing a
+// dead connection as withConn does: BEGIN is the first thing sent on it.
 func (s *Store) begin(ctx context.Context) (*pgxpool.Conn, pgx.Tx, error) {
 	for try := 0; ; try++ {
 		conn, err := s.acquire(ctx)
