@@ -24,7 +24,7 @@ type Server struct {
 // test's output if the test failed.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	c, err := newCluster(t.Context())
+	c, err := newCluster(t.Context(), t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
