@@ -125,12 +125,16 @@ func (q *Queue) log(id string, a *queue.Attempt, o outcome, err error) {
 }
 
 // release gives back the lease of job j, whose try a Run's end cut off,
-// so that any worker may take the delivery at once; a release that fails
+// so that any worker may take the delivery at once (a notification wakes
+// them); a release that fails
 // leaves the lease to end by itself.
 func (q *Queue) release(runCtx context.Context, j *job, a *queue.Attempt) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), recordTimeout)
 	defer cancel()
-	_, err := q.pool.Exec(ctx, releaseLease, j.message, j.idx, q.now(), j.lease)
+	b := &pgx.Batch{}
+	b.Queue(releaseLease, j.message, j.idx, q.now(), j.lease)
+	b.Queue(notify)
+	err := q.pool.SendBatch(ctx, b).Close()
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		q.opts.Logger.Warn("queue/postgres: giving back the lease of a try cut off by the end of Run", "attempt", a.ID, "err", err)
 	}
