@@ -26,13 +26,12 @@ const (
 	insertDeliveries = `INSERT INTO ownmx_queue_delivery (message, idx, action, rcpt, due)
 		SELECT currval('ownmx_queue_message_id'), (n - 1)::integer, d->>'action', coalesce(d->'rcpt', '[]'), $2
 		FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(d, n)`
-	notify = `SELECT pg_notify('` + channel + `', '')`
 )
 
 // Add commits a message with its deliveries in one transaction and
 // returns its ID once PostgreSQL has committed it: the envelope, the
-// message in chunks and one row per delivery, with a notification that
-// wakes the idle workers of every host. The caller may then answer 250.
+// message in chunks and one row per delivery; a notification then wakes
+// the idle workers of every host. The caller may then answer 250.
 // On error, a cancelled ctx included, the transaction is rolled back and
 // nothing is left; only a connection lost while the COMMIT was under way
 // leaves it unknown whether the message was committed (it is then
@@ -81,10 +80,10 @@ func (q *Queue) Add(ctx context.Context, env *queue.Envelope, deliveries []queue
 			b.Queue(insertChunk, 0, buf[:n])
 		}
 		b.Queue(insertDeliveries, dsJSON, now)
-		b.Queue(notify)
 		if err := q.pool.SendBatch(ctx, b).Close(); err != nil {
 			return "", fmt.Errorf("queue/postgres: committing a message: %w", err)
 		}
+		q.added()
 		return formatID(id), nil
 	}
 
@@ -114,14 +113,21 @@ func (q *Queue) Add(ctx context.Context, env *queue.Envelope, deliveries []queue
 	b := &pgx.Batch{}
 	b.Queue(`UPDATE ownmx_queue_message SET size = $2 WHERE id = $1`, id, size)
 	b.Queue(insertDeliveries, dsJSON, now)
-	b.Queue(notify)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return "", fmt.Errorf("queue/postgres: committing a message: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return "", fmt.Errorf("queue/postgres: committing a message: %w", err)
 	}
+	q.added()
 	return formatID(id), nil
+}
+
+// added wakes this Queue's Run and, through a notification, those of the
+// other Queues, once a message is committed.
+func (q *Queue) added() {
+	q.wake()
+	q.notifyLater()
 }
 
 // readChunk fills buf from r, and reports how much it read and whether r

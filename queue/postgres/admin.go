@@ -20,12 +20,15 @@ import (
 // queue: a change that makes deliveries due wakes the running Queues.
 // A delivery being tried is left to its try.
 type Admin struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
+	pool   *pgxpool.Pool
+	now    func() time.Time
+	notify func() // asks for a notification of a committed change
 }
 
 // Admin returns the operations on q.
-func (q *Queue) Admin() *Admin { return &Admin{pool: q.pool, now: q.now} }
+func (q *Queue) Admin() *Admin {
+	return &Admin{pool: q.pool, now: q.now, notify: func() { q.wake(); q.notifyLater() }}
+}
 
 // listQuery describes the messages, waiting or dead, each with its
 // deliveries in order.
@@ -117,13 +120,13 @@ func (a *Admin) Retry(ctx context.Context, id string) error {
 	})
 	b.Queue(`UPDATE ownmx_queue_delivery SET due = $2
 		WHERE message = $1 AND state = 'pending' AND lease IS NULL AND due > $2`, n, a.now())
-	b.Queue(notify)
 	if err := a.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("queue/postgres: retrying %s: %w", id, err)
 	}
 	if !found {
 		return fmt.Errorf("%w: %s is not waiting", queue.ErrNotFound, id)
 	}
+	a.notify()
 	return nil
 }
 
@@ -131,10 +134,10 @@ func (a *Admin) Retry(ctx context.Context, id string) error {
 func (a *Admin) RetryAll(ctx context.Context) error {
 	b := &pgx.Batch{}
 	b.Queue(`UPDATE ownmx_queue_delivery SET due = $1 WHERE state = 'pending' AND lease IS NULL AND due > $1`, a.now())
-	b.Queue(notify)
 	if err := a.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("queue/postgres: retrying all: %w", err)
 	}
+	a.notify()
 	return nil
 }
 
@@ -158,13 +161,13 @@ func (a *Admin) Replay(ctx context.Context, id string) error {
 		replayed = tag.RowsAffected()
 		return nil
 	})
-	b.Queue(notify)
 	if err := a.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("queue/postgres: replaying %s: %w", id, err)
 	}
 	if replayed == 0 {
 		return fmt.Errorf("%w: %s is not a dead letter", queue.ErrNotFound, id)
 	}
+	a.notify()
 	return nil
 }
 

@@ -119,8 +119,10 @@ func TestLeaseTakeover(t *testing.T) {
 	url := pgtest.Shared(t)
 	c := newClock()
 	const lease = time.Minute
+	// One worker each: a's is busy with the try that outlives its lease,
+	// so the takeover is b's.
 	opts := func(name string) *Options {
-		return &Options{Options: queue.Options{Now: c.Now, MinBackoff: time.Hour, MaxBackoff: time.Hour}, Lease: lease, Name: name}
+		return &Options{Options: queue.Options{Now: c.Now, MinBackoff: time.Hour, MaxBackoff: time.Hour, Workers: 1}, Lease: lease, Name: name}
 	}
 	a, b := open(t, url, opts("a")), open(t, url, opts("b"))
 	recA, recB := records(a), records(b)

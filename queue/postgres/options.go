@@ -21,6 +21,13 @@ const (
 	// listening connection was down, and for the deliveries that other
 	// hosts' tries and leases made due.
 	DefaultPoll = time.Second
+	// DefaultMaxConns is how many connections a Queue's pool opens at
+	// most when neither Options.MaxConns nor the URL's pool_max_conns
+	// says: enough for the Adds of as many SMTP sessions to share their
+	// commits' flushes (PostgreSQL flushes the commits that wait together
+	// at once), where pgxpool's own default (4, or the number of CPUs)
+	// made 10 concurrent Adds three times slower.
+	DefaultMaxConns = 16
 )
 
 // Options tune a Queue; nil means the defaults.
@@ -42,6 +49,10 @@ type Options struct {
 	// being woken. Zero means DefaultPoll; negative means never (a queue
 	// then relies on notifications and on its own schedule).
 	Poll time.Duration
+	// MaxConns is how many connections the Queue's pool opens at most,
+	// besides the one each running Queue listens on. Zero means the URL's
+	// pool_max_conns, or DefaultMaxConns without it; negative is an error.
+	MaxConns int
 	// Name names this Queue's workers in the leases they hold and in
 	// logs. Default: the host's name and the process ID.
 	Name string
@@ -78,6 +89,9 @@ func withDefaults(opts *Options) (Options, error) {
 		o.Lease = DefaultLease
 	case o.Lease < 0:
 		return o, fmt.Errorf("queue/postgres: Lease %v is negative", o.Lease)
+	}
+	if o.MaxConns < 0 {
+		return o, fmt.Errorf("queue/postgres: MaxConns %d is negative", o.MaxConns)
 	}
 	if o.Poll == 0 {
 		o.Poll = DefaultPoll

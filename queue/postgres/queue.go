@@ -5,6 +5,8 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +41,10 @@ type Queue struct {
 	closed  bool
 	wakeC   chan struct{} // a token asks Run to look for due deliveries
 
+	notifyC      chan struct{} // a token asks the notifier for a notification
+	stopNotifier chan struct{} // closed by Close
+	notifierDone chan struct{} // closed when the notifier has returned
+
 	// For tests: recorded is called once a try's result was recorded
 	// (ok) or found its lease taken (!ok); released once the lease of a
 	// try cut off by Run's end was given back.
@@ -47,7 +53,8 @@ type Queue struct {
 }
 
 // Open connects to the database at url (a PostgreSQL URL or DSN, as
-// pgxpool.ParseConfig reads it, whose pool_max_conns and the like apply),
+// pgxpool.ParseConfig reads it, whose pool_ settings apply; see
+// Options.MaxConns),
 // brings the queue's tables to the current version under tern's advisory
 // lock, and returns the queue. Several Queues, in several processes on
 // several hosts, may have the same database open: each delivery is tried
@@ -61,6 +68,12 @@ func Open(ctx context.Context, url string, opts *Options) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue/postgres: reading the database URL: %w", err)
 	}
+	switch {
+	case o.MaxConns > 0:
+		cfg.MaxConns = int32(min(o.MaxConns, math.MaxInt32))
+	case !hasPoolMaxConns(url):
+		cfg.MaxConns = DefaultMaxConns
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("queue/postgres: %w", err)
@@ -69,8 +82,21 @@ func Open(ctx context.Context, url string, opts *Options) (*Queue, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Queue{pool: pool, opts: o, wakeC: make(chan struct{}, 1)}, nil
+	q := &Queue{
+		pool: pool, opts: o, wakeC: make(chan struct{}, 1),
+		notifyC: make(chan struct{}, 1), stopNotifier: make(chan struct{}), notifierDone: make(chan struct{}),
+	}
+	go func() {
+		defer close(q.notifierDone)
+		q.notifier(q.stopNotifier)
+	}()
+	return q, nil
 }
+
+// hasPoolMaxConns reports whether the URL or DSN url sets pool_max_conns,
+// which pgxpool.ParseConfig reads but does not tell apart from its
+// default.
+func hasPoolMaxConns(url string) bool { return strings.Contains(url, "pool_max_conns") }
 
 // migrateSchema brings the queue's tables to the current version.
 func migrateSchema(ctx context.Context, pool *pgxpool.Pool) error {
@@ -106,6 +132,8 @@ func (q *Queue) Close() error {
 	}
 	q.closed = true
 	q.mu.Unlock()
+	close(q.stopNotifier)
+	<-q.notifierDone
 	q.pool.Close()
 	return nil
 }

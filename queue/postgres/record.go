@@ -131,10 +131,10 @@ func (q *Queue) log(id string, a *queue.Attempt, o outcome, err error) {
 func (q *Queue) release(runCtx context.Context, j *job, a *queue.Attempt) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), recordTimeout)
 	defer cancel()
-	b := &pgx.Batch{}
-	b.Queue(releaseLease, j.message, j.idx, q.now(), j.lease)
-	b.Queue(notify)
-	err := q.pool.SendBatch(ctx, b).Close()
+	_, err := q.pool.Exec(ctx, releaseLease, j.message, j.idx, q.now(), j.lease)
+	if err == nil {
+		q.notifyLater()
+	}
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		q.opts.Logger.Warn("queue/postgres: giving back the lease of a try cut off by the end of Run", "attempt", a.ID, "err", err)
 	}
