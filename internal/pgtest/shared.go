@@ -61,22 +61,23 @@ func (m *M) Run() int {
 // test otherwise. A test that stops or kills its server uses Start.
 func Shared(t testing.TB) (url string) {
 	t.Helper()
-	c, err := sharedCluster()
+	c, err := sharedCluster(t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c.createDatabase(t)
 }
 
-// sharedCluster returns the shared cluster, starting it on the first call.
-func sharedCluster() (*cluster, error) {
+// sharedCluster returns the shared cluster, starting it on the first call,
+// which reports to logf the stale clusters it removes.
+func sharedCluster(logf func(format string, args ...any)) (*cluster, error) {
 	shared.Lock()
 	defer shared.Unlock()
 	if !shared.main {
 		return nil, fmt.Errorf("pgtest: Shared needs the package's TestMain to run the tests through pgtest.Main, which stops the shared cluster: func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Main(m)) }")
 	}
 	if shared.c == nil && shared.err == nil {
-		shared.c, shared.err = newCluster(context.Background())
+		shared.c, shared.err = newCluster(context.Background(), logf)
 	}
 	return shared.c, shared.err
 }
