@@ -54,6 +54,9 @@ func newCluster(ctx context.Context, logf func(format string, args ...any)) (*cl
 	if err != nil {
 		return nil, err
 	}
+	if err := acct.reaches(os.TempDir()); err != nil {
+		return nil, err
+	}
 	removeStale(logf)
 	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
