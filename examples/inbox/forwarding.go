@@ -75,6 +75,11 @@ func checkForwardFlags(cfg *config) error {
 
 // newForwarder makes the Forwarder of cfg's forwards, on resolver.
 func newForwarder(cfg *config, resolver dnsx.Resolver, checker *auth.Checker, log *slog.Logger) (*forward.Forwarder, error) {
+	if cfg.postgres != "" && cfg.srsSecret == "" {
+		// Each MX host would make a secret of its own, and refuse the
+		// bounces to the SRS addresses the others made.
+		return nil, errors.New("-postgres with forwarding needs -srs-secret FILE, the same file on every MX host")
+	}
 	secretFile := cfg.srsSecret
 	if secretFile == "" {
 		secretFile = filepath.Join(cfg.queueDir, srsSecretFile)

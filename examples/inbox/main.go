@@ -86,6 +86,7 @@
 //	-dkim-selector ownmx           selector of -dkim-key, published at SELECTOR._domainkey.DOMAIN
 //	-srs-secret FILE               SRS secrets, one per line (default: srs.secret in the queue, made at start)
 //	-smtp-port 25                  port of the MX hosts forwarded mail goes to (for tests)
+//	-postgres URL                  keep mail and run the queue in this PostgreSQL database (see PostgreSQL)
 //	-tls-cert FILE                 certificate (PEM) for STARTTLS, with -tls-key (default: no STARTTLS)
 //	-tls-key FILE                  its private key (PEM)
 //	-log-level info                least important records logged: debug, info, warn or error
@@ -196,12 +197,28 @@
 // 50 Received fields is a loop, and is not sent again. A forward to an
 // address at one of your own -domain goes to that address's route here.
 //
+// # PostgreSQL
+//
+// -postgres postgres://user:password@db.internal/mail keeps the mail in that
+// database instead of Maildirs, and runs the queue of -webhook, -routes and
+// -forward there too, so that several inboxes (two MX hosts of one domain,
+// or receivers behind a load balancer) share one store and one queue: what
+// any of them answers 250 is committed, and any of them delivers it. The
+// schema is made, or brought up to date, at start. The "maildir" action of
+// a routes file then stores in the database; -users names the mailboxes
+// (the bounds on new mailboxes are the Maildir's); -maildir holds only the
+// spool of large messages being checked. With forwarding, give every host
+// the same -srs-secret file. Read the mail with package store/postgres
+// (List, Open, MarkSeen, Move, Delete), and the queue with
+// "inbox queue -postgres URL".
+//
 // # The queue
 //
 // inbox queue lists and changes the queue of a running or stopped inbox,
 // as Postfix's mailq, postqueue and postsuper do; -queue DIR names the
 // queue, or -maildir DIR the Maildirs whose .queue it is (./mail/.queue
-// by default). A running inbox sees a change within a second.
+// by default), or -postgres URL the database that holds it. A running
+// inbox sees a change within a second.
 //
 //	inbox queue [-queue DIR] list          messages waiting, with each delivery's state
 //	inbox queue [-queue DIR] dead          the dead letters, with the reason
@@ -323,6 +340,8 @@ type config struct {
 	dkimSelector  string      // -dkim-selector
 	srsSecret     string      // -srs-secret FILE
 	smtpPort      int         // -smtp-port: the destination port of forwards (a test seam)
+
+	postgres string // -postgres URL: the store and the queue in PostgreSQL
 }
 
 // queued reports whether mail goes through the queue: with a webhook,
@@ -355,6 +374,9 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	srv := in.srv
+	for _, c := range in.close {
+		defer c()
+	}
 	if in.q != nil {
 		defer in.q.Close()
 	}
@@ -378,7 +400,7 @@ func run(args []string, stderr io.Writer) int {
 		defer func() { stopQueue(); <-queueDone }()
 	}
 	log.Info("listening", "addr", l.Addr().String(), "domain", strings.Join(cfg.domains, ","),
-		"maildir", cfg.maildir, "queue", queueLog(cfg), "hostname", srv.Hostname, "check_local", cfg.checkLocal)
+		"maildir", maildirLog(cfg), "postgres", redacted(cfg.postgres), "queue", queueLog(cfg), "hostname", srv.Hostname, "check_local", cfg.checkLocal)
 
 	select {
 	case err := <-served:
@@ -409,10 +431,19 @@ func run(args []string, stderr io.Writer) int {
 
 // queueLog is the queue's directory for the log, or "" without one.
 func queueLog(cfg *config) string {
-	if !cfg.queued() {
+	if !cfg.queued() || cfg.postgres != "" {
 		return ""
 	}
 	return cfg.queueDir
+}
+
+// maildirLog is the Maildirs' directory for the log, or "" when mail is
+// kept elsewhere.
+func maildirLog(cfg *config) string {
+	if cfg.postgres != "" {
+		return ""
+	}
+	return cfg.maildir
 }
 
 // parseFlags reads the command line.
@@ -444,9 +475,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&cfg.retryMax, "retry-max", queue.DefaultMaxBackoff, "longest wait between two tries of a delivery")
 	fs.BoolVar(&cfg.checkLocal, "check-local", false, "check SPF, DKIM and DMARC for clients on loopback too (default: they are this machine, and trusted)")
 	forwardFlags(fs, cfg)
+	fs.StringVar(&cfg.postgres, "postgres", "", "keep mail, and run the queue, in the PostgreSQL database at this `URL` (postgres://user:password@host/db) rather than under -maildir")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	queueSet := false
+	fs.Visit(func(f *flag.Flag) { queueSet = queueSet || f.Name == "queue" })
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q: every setting is a flag", fs.Arg(0))
 	}
@@ -465,13 +499,16 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if err := checkForwardFlags(cfg); err != nil {
 		return nil, err
 	}
+	if err := checkPostgresFlags(cfg, queueSet); err != nil {
+		return nil, err
+	}
 	if len(cfg.webhookSecrets) > 0 && !cfg.queued() {
 		return nil, errors.New("-webhook-secret needs -webhook or -routes")
 	}
-	if cfg.maildir == "" && !cfg.queued() {
+	if cfg.maildir == "" && cfg.postgres == "" && !cfg.queued() {
 		return nil, errors.New(`-maildir "" keeps no mail: give -webhook or -routes`)
 	}
-	if cfg.maildir == "" && len(cfg.users) > 0 {
+	if cfg.maildir == "" && cfg.postgres == "" && len(cfg.users) > 0 {
 		return nil, errors.New(`-users names the Maildirs, and -maildir "" has none: name the addresses in a -routes file`)
 	}
 	if cfg.queueDir == "" {
@@ -529,15 +566,40 @@ func splitList(s string) []string {
 // -routes, the queue and the routes whose actions it runs.
 type inbox struct {
 	srv    *smtpd.Server
-	q      *queue.Queue // nil when mail goes straight to the Maildirs
+	q      queuer // nil when mail goes straight to the store
 	routes *route.Mux
+	close  []func() // what to close when the server has stopped
+}
+
+// mailStore is where mail is kept: the Maildirs (store.Mailboxes) or
+// PostgreSQL (store/postgres), each the Rcpt handler of its mailboxes.
+type mailStore interface {
+	store.Store
+	smtpd.RcptHandler
+}
+
+// queuer is the queue of routed mail: on disk (queue) or in PostgreSQL
+// (queue/postgres).
+type queuer interface {
+	route.Committer
+	Run(ctx context.Context, r queue.Runner) error
+	Close() error
 }
 
 // newInbox composes the server that cfg describes.
 func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
-	var boxes *store.Mailboxes
-	if cfg.maildir != "" {
-		boxes = &store.Mailboxes{
+	in := &inbox{}
+	var mail mailStore // nil: no store (-maildir "")
+	switch {
+	case cfg.postgres != "":
+		st, err := openPostgresStore(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		in.close = append(in.close, st.Close)
+		mail = st
+	case cfg.maildir != "":
+		boxes := &store.Mailboxes{
 			Root:                   cfg.maildir,
 			Domains:                cfg.domains,
 			Users:                  cfg.users,
@@ -549,6 +611,7 @@ func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
 		if _, err := boxes.Mailbox("postmaster@" + cfg.domains[0]); err != nil {
 			return nil, fmt.Errorf("-domain %q, -users %q: %w", strings.Join(cfg.domains, ","), strings.Join(cfg.users, ","), err)
 		}
+		mail = boxes
 	}
 	accept := smtpd.AcceptDomains(cfg.domains...)
 
@@ -584,7 +647,7 @@ func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
 		checker.Trusted = loopback
 	}
 
-	in := &inbox{srv: &smtpd.Server{
+	in.srv = &smtpd.Server{
 		Addr:                cfg.listen,
 		Hostname:            cfg.hostname,
 		TLSConfig:           tlsConfig,
@@ -595,26 +658,35 @@ func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
 		FreeSpaceReserve:    cfg.freeReserve,
 		Mail:                checker.MailHandler(nil),
 		Logger:              log,
-	}}
+	}
 	if !cfg.queued() {
-		in.srv.Rcpt = accept.Then(boxes)
-		in.srv.Data = smtpd.Chain(store.Handler(boxes), checker.Middleware(cfg.hostname))
+		in.srv.Rcpt = accept.Then(mail)
+		in.srv.Data = smtpd.Chain(store.Handler(mail), checker.Middleware(cfg.hostname))
 		return in, nil
 	}
 
 	newFwd := func() (*forward.Forwarder, error) { return newForwarder(cfg, resolver, checker, log) }
-	mux, err := newRoutes(cfg, boxes, newFwd)
+	mux, err := newRoutes(cfg, mail, newFwd)
 	if err != nil {
 		return nil, err
 	}
-	q, err := queue.Open(cfg.queueDir, &queue.Options{
+	opts := queue.Options{
 		Lifetime:   cfg.lifetime,
 		MinBackoff: cfg.retryMin,
 		MaxBackoff: cfg.retryMax,
 		Logger:     log,
-	})
+	}
+	var q queuer
+	if cfg.postgres != "" {
+		q, err = openPostgresQueue(cfg, opts)
+	} else {
+		q, err = queue.Open(cfg.queueDir, &opts)
+		if err != nil {
+			err = fmt.Errorf("-queue %q: %w", cfg.queueDir, err)
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("-queue %q: %w", cfg.queueDir, err)
+		return nil, err
 	}
 	in.q, in.routes = q, mux
 	in.srv.Rcpt = accept.Then(mux)
@@ -624,9 +696,9 @@ func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
 
 // newRoutes makes the routes of -webhook, -forward or -routes; newFwd
 // makes the Forwarder, when a route forwards.
-func newRoutes(cfg *config, boxes *store.Mailboxes, newFwd func() (*forward.Forwarder, error)) (*route.Mux, error) {
+func newRoutes(cfg *config, mail mailStore, newFwd func() (*forward.Forwarder, error)) (*route.Mux, error) {
 	var lines []routeLine
-	if boxes != nil {
+	if mail != nil {
 		lines = append(lines, routeLine{pattern: "*", action: "maildir"})
 	}
 	if cfg.webhook != "" {
@@ -664,10 +736,10 @@ func newRoutes(cfg *config, boxes *store.Mailboxes, newFwd func() (*forward.Forw
 		var a route.Action
 		switch rl.action {
 		case "maildir":
-			if boxes == nil {
+			if mail == nil {
 				return nil, fmt.Errorf(`%s: maildir with -maildir "": there are no Maildirs`, where(rl))
 			}
-			a = route.Store(boxes)
+			a = route.Store(mail)
 		case "drop":
 			a = route.Drop
 		case "forward":

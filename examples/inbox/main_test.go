@@ -26,6 +26,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ownmx/ownmx/dnsx/dnstest"
+	"github.com/ownmx/ownmx/internal/pgtest"
 )
 
 // inboxBin is the inbox binary that TestMain builds for the tests to run.
@@ -51,7 +52,7 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Main(m).Run() // stops the PostgreSQL cluster of pgtest.Shared
 	os.RemoveAll(dir)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
@@ -698,6 +699,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"-domain", "inbox.test", "-forward", "me=me@mail.example", "-routes", "r"}, "-forward and -routes do not go together"},
 		{[]string{"-domain", "inbox.test", "-forward", "me=me@mail.example", "-forward-domain", "other.test"}, `-forward-domain "other.test" is not one of -domain`},
 		{[]string{"-domain", "inbox.test", "-smtp-port", "0"}, "-smtp-port 0"},
+		{[]string{"-domain", "inbox.test", "-postgres", "postgres://127.0.0.1/mail", "-queue", "q"}, "-queue and -postgres do not go together"},
 	} {
 		var stderr bytes.Buffer
 		if code := run(tc.args, &stderr); code != 2 {

@@ -12,10 +12,11 @@ import (
 	"time"
 
 	"github.com/ownmx/ownmx/queue"
+	queuepg "github.com/ownmx/ownmx/queue/postgres"
 )
 
 // queueUsage is the usage of "inbox queue".
-const queueUsage = `usage: inbox queue [-queue DIR | -maildir DIR] COMMAND
+const queueUsage = `usage: inbox queue [-queue DIR | -maildir DIR | -postgres URL] COMMAND
 commands:
   list          the messages waiting, with each delivery's state
   dead          the dead letters, with the reason
@@ -33,6 +34,7 @@ func runQueueCommand(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, queueUsage); fs.PrintDefaults() }
 	dir := fs.String("queue", "", "the queue `directory` (default: .queue under -maildir)")
 	maildir := fs.String("maildir", "./mail", "the inbox's -maildir, whose .queue is the queue")
+	pgURL := fs.String("postgres", "", "the inbox's -postgres `URL`, whose database holds the queue")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -53,20 +55,21 @@ func runQueueCommand(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	a, err := queue.OpenAdmin(*dir)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, closeAdmin, err := openAdmin(ctx, *dir, *pgURL)
 	if err != nil {
 		fmt.Fprintf(stderr, "inbox queue: %v\n", err)
 		return 1
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	defer closeAdmin()
 	switch cmd {
 	case "list", "dead":
 		list := a.List
 		if cmd == "dead" {
 			list = a.Dead
 		}
-		infos, err := list()
+		infos, err := list(ctx)
 		if err == nil {
 			printQueue(stdout, infos, time.Now())
 		}
@@ -82,6 +85,40 @@ func runQueueCommand(args []string, stdout, stderr io.Writer) int {
 		return status(stderr, a.Delete(ctx, rest[0]))
 	}
 }
+
+// admin is what "inbox queue" does to a queue, on disk or in PostgreSQL.
+type admin interface {
+	List(ctx context.Context) ([]queue.Info, error)
+	Dead(ctx context.Context) ([]queue.Info, error)
+	Retry(ctx context.Context, id string) error
+	RetryAll(ctx context.Context) error
+	Replay(ctx context.Context, id string) error
+	Delete(ctx context.Context, id string) error
+}
+
+// openAdmin opens the admin of the queue in PostgreSQL at pgURL, or else
+// of the queue in dir, and returns what closes it.
+func openAdmin(ctx context.Context, dir, pgURL string) (admin, func(), error) {
+	if pgURL != "" {
+		q, err := queuepg.Open(ctx, pgURL, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-postgres %s: %w", redacted(pgURL), err)
+		}
+		return q.Admin(), func() { q.Close() }, nil
+	}
+	a, err := queue.OpenAdmin(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return localAdmin{a}, func() {}, nil
+}
+
+// localAdmin is the admin of a queue on disk, whose listings need no
+// context.
+type localAdmin struct{ *queue.Admin }
+
+func (a localAdmin) List(context.Context) ([]queue.Info, error) { return a.Admin.List() }
+func (a localAdmin) Dead(context.Context) ([]queue.Info, error) { return a.Admin.Dead() }
 
 // status reports err, if any, and returns the exit status.
 func status(stderr io.Writer, err error) int {
