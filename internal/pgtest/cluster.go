@@ -54,6 +54,9 @@ func newCluster(ctx context.Context, logf func(format string, args ...any)) (*cl
 	if err != nil {
 		return nil, err
 	}
+	if err := acct.reaches(os.TempDir()); err != nil {
+		return nil, err
+	}
 	removeStale(logf)
 	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
@@ -139,6 +142,15 @@ func (c *cluster) close() error {
 
 // logPath returns the server log's path.
 func (c *cluster) logPath() string { return filepath.Join(c.data, logName) }
+
+// logSize returns the server log's size, 0 if it cannot be read.
+func (c *cluster) logSize() int64 {
+	st, err := os.Stat(c.logPath())
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
 
 // logSince returns the server log from offset on.
 func (c *cluster) logSince(offset int64) string {

@@ -56,15 +56,23 @@ func (m *M) Run() int {
 
 // Shared creates a new empty database for the test on a cluster shared by
 // the test binary, started by the first call, and returns its URL. The
-// database is dropped at the test's cleanup. The package's TestMain must
-// run its tests through Main, which stops the cluster; Shared fails the
-// test otherwise. A test that stops or kills its server uses Start.
+// database is dropped at the test's cleanup; if the test failed, what the
+// server logged while it ran is written to the test's output. The
+// package's TestMain must run its tests through Main, which stops the
+// cluster; Shared fails the test otherwise. A test that stops or kills its
+// server uses Start.
 func Shared(t testing.TB) (url string) {
 	t.Helper()
 	c, err := sharedCluster(t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
+	logStart := c.logSize()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pgtest: the log of the shared server in %s while the test ran:\n%s", c.data, c.logSince(logStart))
+		}
+	})
 	return c.createDatabase(t)
 }
 

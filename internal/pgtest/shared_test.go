@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -68,5 +71,27 @@ func TestSharedDroppedAtCleanup(t *testing.T) {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "3D000" { // invalid_catalog_name
 		t.Errorf("connecting to the dropped %s: %v, want SQLSTATE 3D000 (database does not exist)", dbURL, err)
+	}
+}
+
+// A failed test that used Shared shows what the server logged while it
+// ran: here the error of its query.
+func TestSharedFailureShowsLog(t *testing.T) {
+	if os.Getenv(childEnv) == "failing" {
+		conn := connect(t, pgtest.Shared(t))
+		if _, err := conn.Exec(t.Context(), "SELECT * FROM no_such_table"); err != nil {
+			t.Error(err) // the failure the parent expects
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSharedFailureShowsLog$", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), childEnv+"=failing")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the failing child passed:\n%s", out)
+	}
+	const logged = `ERROR:  relation "no_such_table" does not exist`
+	if !strings.Contains(string(out), logged) {
+		t.Errorf("the failed test's output lacks the server's log line %q:\n%s", logged, out)
 	}
 }
