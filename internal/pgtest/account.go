@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"syscall"
 )
@@ -39,4 +40,30 @@ func serverAccount() (account, error) {
 	}
 	// No supplementary groups: the server needs none of root's.
 	return account{uid: uid, gid: gid, cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}}, nil
+}
+
+// reaches returns an error unless a's user may pass through dir and every
+// directory above it: the server's data and socket are below. When the
+// tests run as root, a TMPDIR of root's own (mode 0700) is closed to the
+// postgres user.
+func (a account) reaches(dir string) error {
+	if a.cred == nil {
+		return nil
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		var st syscall.Stat_t
+		if err := syscall.Stat(d, &st); err != nil {
+			return fmt.Errorf("pgtest: %s: %w", d, err)
+		}
+		mode := st.Mode
+		open := mode&0o001 != 0 ||
+			int(st.Uid) == a.uid && mode&0o100 != 0 ||
+			int(st.Gid) == a.gid && mode&0o010 != 0
+		if !open {
+			return fmt.Errorf("pgtest: %s is closed to user %s (mode %04o, owner uid %d), who runs the server in a directory below it: set TMPDIR to a directory such as /tmp", d, serverUser, mode&0o7777, st.Uid)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
 }

@@ -43,8 +43,9 @@ type cluster struct {
 }
 
 // newCluster makes a directory under os.TempDir(), runs initdb in it and
-// starts the server on a free port of 127.0.0.1.
-func newCluster(ctx context.Context) (*cluster, error) {
+// starts the server on a free port of 127.0.0.1. It first removes the
+// clusters of test processes that died, reporting each to logf.
+func newCluster(ctx context.Context, logf func(format string, args ...any)) (*cluster, error) {
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
@@ -53,11 +54,19 @@ func newCluster(ctx context.Context) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "pgtest-")
+	if err := acct.reaches(os.TempDir()); err != nil {
+		return nil, err
+	}
+	removeStale(logf)
+	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
 	c := &cluster{dir: dir, data: filepath.Join(dir, "data"), acct: acct}
+	if err := writeOwner(dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	if err := c.init(ctx, bin); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -133,6 +142,15 @@ func (c *cluster) close() error {
 
 // logPath returns the server log's path.
 func (c *cluster) logPath() string { return filepath.Join(c.data, logName) }
+
+// logSize returns the server log's size, 0 if it cannot be read.
+func (c *cluster) logSize() int64 {
+	st, err := os.Stat(c.logPath())
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
 
 // logSince returns the server log from offset on.
 func (c *cluster) logSince(offset int64) string {

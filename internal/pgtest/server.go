@@ -24,7 +24,7 @@ type Server struct {
 // test's output if the test failed.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	c, err := newCluster(t.Context())
+	c, err := newCluster(t.Context(), t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,19 +135,34 @@ var databases atomic.Int64
 func (c *cluster) createDatabase(t testing.TB) string {
 	t.Helper()
 	name := databaseName(t.Name(), databases.Add(1))
-	if err := c.exec(context.Background(), "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("pgtest: creating database %s: %v", name, err)
+	if err := c.create(context.Background(), name); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if !c.running() {
 			return // stopped by the test; its cluster goes with it
 		}
-		// FORCE: connections the test left open are ended.
-		if err := c.exec(context.Background(), "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("pgtest: dropping database %s: %v", name, err)
+		if err := c.drop(context.Background(), name); err != nil {
+			t.Error(err)
 		}
 	})
 	return c.url(name)
+}
+
+// create creates database name.
+func (c *cluster) create(ctx context.Context, name string) error {
+	if err := c.exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("pgtest: creating database %s: %w", name, err)
+	}
+	return nil
+}
+
+// drop drops database name, ending the connections to it.
+func (c *cluster) drop(ctx context.Context, name string) error {
+	if err := c.exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("pgtest: dropping database %s: %w", name, err)
+	}
+	return nil
 }
 
 // exec runs sql on the server's default database.

@@ -56,27 +56,36 @@ func (m *M) Run() int {
 
 // Shared creates a new empty database for the test on a cluster shared by
 // the test binary, started by the first call, and returns its URL. The
-// database is dropped at the test's cleanup. The package's TestMain must
-// run its tests through Main, which stops the cluster; Shared fails the
-// test otherwise. A test that stops or kills its server uses Start.
+// database is dropped at the test's cleanup; if the test failed, what the
+// server logged while it ran is written to the test's output. The
+// package's TestMain must run its tests through Main, which stops the
+// cluster; Shared fails the test otherwise. A test that stops or kills its
+// server uses Start.
 func Shared(t testing.TB) (url string) {
 	t.Helper()
-	c, err := sharedCluster()
+	c, err := sharedCluster(t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
+	logStart := c.logSize()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pgtest: the log of the shared server in %s while the test ran:\n%s", c.data, c.logSince(logStart))
+		}
+	})
 	return c.createDatabase(t)
 }
 
-// sharedCluster returns the shared cluster, starting it on the first call.
-func sharedCluster() (*cluster, error) {
+// sharedCluster returns the shared cluster, starting it on the first call,
+// which reports to logf the stale clusters it removes.
+func sharedCluster(logf func(format string, args ...any)) (*cluster, error) {
 	shared.Lock()
 	defer shared.Unlock()
 	if !shared.main {
 		return nil, fmt.Errorf("pgtest: Shared needs the package's TestMain to run the tests through pgtest.Main, which stops the shared cluster: func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Main(m)) }")
 	}
 	if shared.c == nil && shared.err == nil {
-		shared.c, shared.err = newCluster(context.Background())
+		shared.c, shared.err = newCluster(context.Background(), logf)
 	}
 	return shared.c, shared.err
 }

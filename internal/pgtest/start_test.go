@@ -1,6 +1,7 @@
 package pgtest_test
 
 import (
+	"fmt"
 	"net/url"
 	"testing"
 
@@ -42,4 +43,34 @@ func TestStartWriteRead(t *testing.T) {
 			t.Errorf("%s = %s, want %s", setting, got, want)
 		}
 	}
+}
+
+// The server listens on a Unix socket in its directory too, not in the
+// system's /var/run/postgresql.
+func TestUnixSocket(t *testing.T) {
+	s := pgtest.Start(t)
+	conn := connect(t, fmt.Sprintf("host=%s port=%d user=pgtest dbname=postgres", s.Dir(), s.Port()))
+	var dir string
+	if err := conn.QueryRow(t.Context(), "SHOW unix_socket_directories").Scan(&dir); err != nil {
+		t.Fatal(err)
+	}
+	if dir != s.Dir() {
+		t.Errorf("unix_socket_directories = %s, want %s", dir, s.Dir())
+	}
+}
+
+// CreateDatabase gives an empty database of its own on a started server;
+// a test may stop the server before its cleanup, which then drops nothing.
+func TestCreateDatabaseThenStop(t *testing.T) {
+	s := pgtest.Start(t)
+	db := s.CreateDatabase(t)
+	if db == s.URL() {
+		t.Fatalf("CreateDatabase gave the default database %s", db)
+	}
+	mustExec(t, connect(t, s.URL()), "CREATE TABLE in_default (id int)")
+	conn := connect(t, db)
+	if _, err := conn.Exec(t.Context(), "SELECT * FROM in_default"); err == nil {
+		t.Error("the new database has the default database's table")
+	}
+	s.Stop(t)
 }
