@@ -53,12 +53,17 @@
 //
 // # Waking
 //
-// Add, Retry, RetryAll and Replay send a notification on the channel
-// ownmx_queue, which each running Queue listens to (LISTEN/NOTIFY) on a
-// connection of its own, reconnecting when it breaks. A Queue also looks
-// when its earliest pending delivery comes due and every Options.Poll,
-// for what notifications cannot tell it (a retry's time, another host's
-// lease that ended, a notification missed while reconnecting).
+// Once Add, Retry, RetryAll or Replay has committed, the Queue sends a
+// notification on the channel ownmx_queue (one for all the changes that
+// committed while it was sending the last), which each running Queue
+// listens to (LISTEN/NOTIFY) on a connection of its own, reconnecting
+// when it breaks. The notification is not part of the change's
+// transaction: a NOTIFY holds a lock of the whole database while its
+// transaction's commit is flushed, which made concurrent Adds commit one
+// at a time (see BenchmarkAdd). A Queue also looks when its earliest
+// pending delivery comes due and every Options.Poll, for what
+// notifications cannot tell it (a retry's time, another host's lease that
+// ended, a notification lost or missed while reconnecting).
 //
 // # Faults
 //

@@ -16,31 +16,31 @@ import (
 // timeout bounds every wait of the suite for something a queue should do.
 const timeout = 20 * time.Second
 
-// Clock is a fake time that the suite moves by hand, for Options.Now.
-type Clock struct {
+// clock is a fake time that the suite moves by hand, for Options.Now.
+type clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-// NewClock returns a Clock at a fixed time.
-func NewClock() *Clock { return &Clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)} }
+// newClock returns a clock at a fixed time.
+func newClock() *clock { return &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)} }
 
 // Now returns the clock's time.
-func (c *Clock) Now() time.Time {
+func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
 // Set moves the clock to t.
-func (c *Clock) Set(t time.Time) {
+func (c *clock) Set(t time.Time) {
 	c.mu.Lock()
 	c.t = t
 	c.mu.Unlock()
 }
 
 // Add moves the clock d ahead.
-func (c *Clock) Add(d time.Duration) {
+func (c *clock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()

@@ -31,11 +31,17 @@ type Queue interface {
 // but with a context for each: *postgres.Admin has them, and LocalAdmin
 // adapts a *queue.Admin.
 type Admin interface {
+	// List describes the waiting messages, oldest first.
 	List(ctx context.Context) ([]queue.Info, error)
+	// Dead describes the dead letters, oldest first.
 	Dead(ctx context.Context) ([]queue.Info, error)
+	// Retry makes the pending deliveries of the waiting message id due now.
 	Retry(ctx context.Context, id string) error
+	// RetryAll makes the pending deliveries of every waiting message due now.
 	RetryAll(ctx context.Context) error
+	// Replay puts the dead letter id back in the queue.
 	Replay(ctx context.Context, id string) error
+	// Delete removes the message id, waiting or dead.
 	Delete(ctx context.Context, id string) error
 }
 

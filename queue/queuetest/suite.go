@@ -24,7 +24,7 @@ import (
 func Run(t *testing.T, open func(t *testing.T, opts *queue.Options) Q) {
 	cases := []struct {
 		name string
-		fn   func(t *testing.T, open func(*queue.Options) (Q, *Clock))
+		fn   func(t *testing.T, open func(*queue.Options) (Q, *clock))
 	}{
 		{"AddRunDone", testAddRunDone},
 		{"Backoff", testBackoff},
@@ -41,8 +41,8 @@ func Run(t *testing.T, open func(t *testing.T, opts *queue.Options) Q) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			c.fn(t, func(o *queue.Options) (Q, *Clock) {
-				clock := NewClock()
+			c.fn(t, func(o *queue.Options) (Q, *clock) {
+				clock := newClock()
 				if o == nil {
 					o = &queue.Options{}
 				}
@@ -63,7 +63,7 @@ func Run(t *testing.T, open func(t *testing.T, opts *queue.Options) Q) {
 // was given (its envelope, its body byte for byte: here one of several
 // chunks of 64 KiB), under Attempt.IDs "<id>.<i>"; the message then
 // leaves the queue.
-func testAddRunDone(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
+func testAddRunDone(t *testing.T, open func(*queue.Options) (Q, *clock)) {
 	q, clock := open(nil)
 	body := make([]byte, 200<<10+17)
 	rand.Read(body)
@@ -123,7 +123,7 @@ func testAddRunDone(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
 // a quarter more, at most MaxBackoff; each try has the same Attempt.ID
 // and the next Number; the other delivery of the message is not run
 // again.
-func testBackoff(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
+func testBackoff(t *testing.T, open func(*queue.Options) (Q, *clock)) {
 	const minB, maxB = time.Minute, 3 * time.Minute
 	q, clock := open(&queue.Options{MinBackoff: minB, MaxBackoff: maxB})
 	r := newRunner()
@@ -174,7 +174,7 @@ func testBackoff(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
 // A failure made with RetryAfter waits as long as it asks when that is
 // longer than the backoff; one that asks for a try after the lifetime
 // makes the delivery dead at once.
-func testRetryAfter(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
+func testRetryAfter(t *testing.T, open func(*queue.Options) (Q, *clock)) {
 	q, clock := open(&queue.Options{MinBackoff: time.Minute, MaxBackoff: time.Hour, Lifetime: 24 * time.Hour})
 	r := newRunner()
 	start(t, q, r)
@@ -200,7 +200,7 @@ func testRetryAfter(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
 
 // A Permanent failure makes its delivery dead at once; the message, once
 // its other delivery is done, is a dead letter with the reason.
-func testPermanent(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
+func testPermanent(t *testing.T, open func(*queue.Options) (Q, *clock)) {
 	q, _ := open(nil)
 	r := newRunner()
 	start(t, q, r)
@@ -229,7 +229,7 @@ func testPermanent(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
 
 // Tries go on for Lifetime: the last one that fits is Final, and its
 // failure makes the delivery dead, with a reason that says so.
-func testLifetime(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
+func testLifetime(t *testing.T, open func(*queue.Options) (Q, *clock)) {
 	// MinBackoff = MaxBackoff: waits of exactly 4 minutes, tries at 0, 4
 	// and 8 minutes, the last one Final (a fourth would come after 10).
 	q, clock := open(&queue.Options{Lifetime: 10 * time.Minute, MinBackoff: 4 * time.Minute, MaxBackoff: 4 * time.Minute})
@@ -262,7 +262,7 @@ func testLifetime(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
 // Replay puts a dead letter back: its dead delivery runs again under the
 // same Attempt.ID, with a new lifetime; its done delivery does not run
 // again. Retry and Replay refuse messages in the wrong place.
-func testReplay(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
+func testReplay(t *testing.T, open func(*queue.Options) (Q, *clock)) {
 	q, clock := open(nil)
 	r := newRunner()
 	start(t, q, r)
@@ -307,7 +307,7 @@ func testReplay(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
 
 // Retry and RetryAll make a waiting delivery due now, before its backoff
 // ends.
-func testRetry(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
+func testRetry(t *testing.T, open func(*queue.Options) (Q, *clock)) {
 	q, _ := open(&queue.Options{MinBackoff: time.Hour, MaxBackoff: time.Hour})
 	r := newRunner()
 	start(t, q, r)
@@ -347,7 +347,7 @@ func testRetry(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
 }
 
 // Delete removes a waiting message and a dead letter for good.
-func testDelete(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
+func testDelete(t *testing.T, open func(*queue.Options) (Q, *clock)) {
 	q, _ := open(&queue.Options{MinBackoff: time.Hour, MaxBackoff: time.Hour})
 	r := newRunner()
 	start(t, q, r)
@@ -375,7 +375,7 @@ func testDelete(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
 
 // Concurrent Adds each commit their own message, under IDs of their own,
 // and every delivery of each runs exactly once.
-func testConcurrentAdds(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
+func testConcurrentAdds(t *testing.T, open func(*queue.Options) (Q, *clock)) {
 	const writers, each = 8, 25
 	q, _ := open(nil)
 	var (
@@ -437,7 +437,7 @@ func testConcurrentAdds(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
 
 // A try cut off by the end of Run does not count: the next Run tries the
 // delivery again under the same Attempt.ID and Number.
-func testCutOff(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
+func testCutOff(t *testing.T, open func(*queue.Options) (Q, *clock)) {
 	q, _ := open(nil)
 	r := newRunner()
 	stop := start(t, q, r)
@@ -461,7 +461,7 @@ func testCutOff(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
 }
 
 // Run refuses to run twice at once, and Add and Run fail after Close.
-func testRunningAndClosed(t *testing.T, open func(*queue.Options) (Q, *Clock)) {
+func testRunningAndClosed(t *testing.T, open func(*queue.Options) (Q, *clock)) {
 	q, _ := open(nil)
 	r := newRunner()
 	stop := start(t, q, r)

@@ -25,8 +25,9 @@
 // smtpd.RcptHandler that refuses the others at RCPT TO.
 //
 // The bytes of a message are rows of bytea, pieces of at most 256 KiB
-// (ChunkSize), written with COPY as they are read and read back one piece
-// per query: neither Deliver nor the reader of Store.Open holds a whole
+// (ChunkSize), written as they are read (a message of one piece with the
+// INSERT of its row, a longer one with COPY) and read back one piece per
+// query: neither Deliver nor the reader of Store.Open holds a whole
 // message in memory, and a reader holds no connection between two pieces.
 // Rows rather than large objects, because rows go with their message
 // (ON DELETE CASCADE, no lo_unlink to forget), are compressed by TOAST

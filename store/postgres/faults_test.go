@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,7 +100,10 @@ func TestPoolExhausted(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := newStore(t, &postgres.Options{MaxConns: 1, AcquireTimeout: tc.acquire})
-			g := newGate(t.Context(), []byte("Subject: slow\r\n\r\n"), []byte("body\r\n"))
+			// Past the first chunk, which is read before a connection is
+			// taken: the delivery waits for its client in the middle of COPY.
+			head := append([]byte("Subject: slow\r\n\r\n"), make([]byte, postgres.ChunkSize)...)
+			g := newGate(t.Context(), head, []byte("body\r\n"))
 			done := make(chan error, 1)
 			go func() { done <- s.Deliver(t.Context(), env(), g) }()
 			<-g.reached
@@ -123,6 +127,29 @@ func TestPoolExhausted(t *testing.T) {
 				t.Errorf("the inbox holds %q, want [next slow]", got)
 			}
 		})
+	}
+}
+
+// TestSlowFirstChunk checks that a delivery whose client is slow to send
+// the first chunk holds no connection: with a pool of one, another
+// delivery goes through meanwhile.
+func TestSlowFirstChunk(t *testing.T) {
+	s, _ := newStore(t, &postgres.Options{MaxConns: 1, AcquireTimeout: -1})
+	g := newGate(t.Context(), []byte("Subject: slow\r\n\r\n"), []byte("body\r\n"))
+	done := make(chan error, 1)
+	go func() { done <- s.Deliver(t.Context(), env(), g) }()
+	<-g.reached
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := s.Deliver(ctx, env(), strings.NewReader("Subject: quick\r\n\r\n")); err != nil {
+		t.Errorf("Deliver while another waits for its first chunk: %v", err)
+	}
+	close(g.release)
+	if err := <-done; err != nil {
+		t.Fatalf("the slow delivery: %v", err)
+	}
+	if got := subjects(list(t, s, "rcpt@example.com", postgres.Inbox)); fmt.Sprint(got) != "[quick slow]" {
+		t.Errorf("the inbox holds %q, want [quick slow] (by the time each began)", got)
 	}
 }
 
