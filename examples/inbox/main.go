@@ -87,6 +87,7 @@
 //	-srs-secret FILE               SRS secrets, one per line (default: srs.secret in the queue, made at start)
 //	-smtp-port 25                  port of the MX hosts forwarded mail goes to (for tests)
 //	-postgres URL                  keep mail and run the queue in this PostgreSQL database (see PostgreSQL)
+//	-queue-lease 5m0s              with -postgres, how long a host holds a delivery it tries
 //	-tls-cert FILE                 certificate (PEM) for STARTTLS, with -tls-key (default: no STARTTLS)
 //	-tls-key FILE                  its private key (PEM)
 //	-log-level info                least important records logged: debug, info, warn or error
@@ -208,7 +209,10 @@
 // a routes file then stores in the database; -users names the mailboxes
 // (the bounds on new mailboxes are the Maildir's); -maildir holds only the
 // spool of large messages being checked. With forwarding, give every host
-// the same -srs-secret file. Read the mail with package store/postgres
+// the same -srs-secret file. A host holds each delivery it tries for
+// -queue-lease (five minutes): a try that takes longer is cut off, and the
+// deliveries of a host that died are tried by the others once their
+// leases end, under the same webhook-id. Read the mail with package store/postgres
 // (List, Open, MarkSeen, Move, Delete), and the queue with
 // "inbox queue -postgres URL".
 //
@@ -279,6 +283,7 @@ import (
 	"github.com/ownmx/ownmx/dnsx"
 	"github.com/ownmx/ownmx/forward"
 	"github.com/ownmx/ownmx/queue"
+	queuepg "github.com/ownmx/ownmx/queue/postgres"
 	"github.com/ownmx/ownmx/route"
 	"github.com/ownmx/ownmx/smtpd"
 	"github.com/ownmx/ownmx/store"
@@ -341,7 +346,8 @@ type config struct {
 	srsSecret     string      // -srs-secret FILE
 	smtpPort      int         // -smtp-port: the destination port of forwards (a test seam)
 
-	postgres string // -postgres URL: the store and the queue in PostgreSQL
+	postgres string        // -postgres URL: the store and the queue in PostgreSQL
+	lease    time.Duration // -queue-lease: how long a host holds a delivery of the queue in PostgreSQL
 }
 
 // queued reports whether mail goes through the queue: with a webhook,
@@ -475,6 +481,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&cfg.retryMax, "retry-max", queue.DefaultMaxBackoff, "longest wait between two tries of a delivery")
 	fs.BoolVar(&cfg.checkLocal, "check-local", false, "check SPF, DKIM and DMARC for clients on loopback too (default: they are this machine, and trusted)")
 	forwardFlags(fs, cfg)
+	fs.DurationVar(&cfg.lease, "queue-lease", queuepg.DefaultLease, "with -postgres, how long a host holds a delivery it tries: a try is cut off after it, and a host that died is replaced once it ends")
 	fs.StringVar(&cfg.postgres, "postgres", "", "keep mail, and run the queue, in the PostgreSQL database at this `URL` (postgres://user:password@host/db) rather than under -maildir")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -25,6 +25,9 @@ func checkPostgresFlags(cfg *config, queueSet bool) error {
 	if _, err := url.Parse(cfg.postgres); err != nil {
 		return fmt.Errorf("-postgres: %v", err)
 	}
+	if cfg.lease <= 0 {
+		return fmt.Errorf("-queue-lease %v: must be positive", cfg.lease)
+	}
 	if queueSet {
 		return errors.New("-queue and -postgres do not go together: with -postgres the queue is in the database")
 	}
@@ -47,7 +50,7 @@ func openPostgresStore(cfg *config, log *slog.Logger) (*storepg.Store, error) {
 func openPostgresQueue(cfg *config, opts queue.Options) (*queuepg.Queue, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
-	q, err := queuepg.Open(ctx, cfg.postgres, &queuepg.Options{Options: opts})
+	q, err := queuepg.Open(ctx, cfg.postgres, &queuepg.Options{Options: opts, Lease: cfg.lease})
 	if err != nil {
 		return nil, fmt.Errorf("-postgres %s: the queue: %w", redacted(cfg.postgres), err)
 	}
