@@ -43,6 +43,45 @@ func TestServerDown(t *testing.T) {
 	}
 }
 
+// TestServerRestart restarts PostgreSQL under an open Store whose pool
+// holds a connection from before: each call after the restart, the first
+// to use that dead connection, succeeds.
+func TestServerRestart(t *testing.T) {
+	srv := pgtest.Start(t)
+	s := openStore(t, srv.CreateDatabase(t), nil)
+	deliver(t, s, env(), []byte("Subject: first\r\n\r\nbody\r\n"))
+	id := list(t, s, "rcpt@example.com", postgres.Inbox)[0].ID
+	for _, op := range []struct {
+		name string
+		call func() error
+	}{
+		{"Deliver", func() error { return s.Deliver(t.Context(), env(), strings.NewReader("Subject: second\r\n\r\n")) }},
+		{"List", func() error {
+			_, _, err := s.List(t.Context(), "rcpt@example.com", postgres.Inbox, postgres.Page{})
+			return err
+		}},
+		{"Open", func() error {
+			rc, err := s.Open(t.Context(), id)
+			if err == nil {
+				rc.Close()
+			}
+			return err
+		}},
+		{"MarkSeen", func() error { return s.MarkSeen(t.Context(), id) }},
+		{"Move", func() error { return s.Move(t.Context(), id, postgres.Junk) }},
+		{"Delete", func() error { return s.Delete(t.Context(), id) }},
+	} {
+		srv.Stop(t)
+		srv.Restart(t)
+		if err := op.call(); err != nil {
+			t.Errorf("%s, the first call after a restart: %v", op.name, err)
+		}
+	}
+	if got := subjects(list(t, s, "rcpt@example.com", postgres.Inbox)); fmt.Sprint(got) != "[second]" {
+		t.Errorf("the inbox holds %q, want [second]", got)
+	}
+}
+
 // TestServerStopsMidDelivery stops PostgreSQL while a message is being
 // written: the delivery fails and leaves nothing behind.
 func TestServerStopsMidDelivery(t *testing.T) {

@@ -126,6 +126,11 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 		cfg.MaxConns = opts.MaxConns
 	}
 	cfg.AfterConnect = durableCommits
+	// No ping before handing out a connection idle for a second, pgxpool's
+	// default: every use of a connection here (withConn, begin) tries once
+	// more on a new one when the first turns out dead, which costs nothing
+	// while connections live, where a ping costs a round trip.
+	cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
 	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: opening the pool for %s: %w", cfg.ConnConfig.Host, err)
