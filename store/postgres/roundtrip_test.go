@@ -105,6 +105,7 @@ func TestHeaderFields(t *testing.T) {
 		{"folded subject", "Subject: one\r\n two\r\n", "", "one two"},
 		{"no fields", "X-Other: 1\r\n", "", ""},
 		{"not an address", "From: undisclosed\r\n", "undisclosed", ""},
+		{"not an address, with NUL", "From: undisclosed\x00 recipients\r\n", "undisclosed recipients", ""},
 		{"NUL and controls", "Subject: a\x00b\x07c\r\n", "", "abc"},
 		{"invalid UTF-8", "Subject: caf\xe9\r\n", "", "caf\uFFFD"},
 		{"bare LF", "From: bob@example.org\nSubject: lf\n", "bob@example.org", "lf"},
