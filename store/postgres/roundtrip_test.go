@@ -85,9 +85,12 @@ func TestBigMessageMemory(t *testing.T) {
 	if [32]byte(h.Sum(nil)) != patternSum(size) {
 		t.Errorf("the bytes read back differ from those delivered")
 	}
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > size/8 {
+	switch alloc := after.TotalAlloc - before.TotalAlloc; {
+	case raceEnabled:
+		t.Logf("reading %d bytes allocated %d bytes (not checked under the race detector: see race_test.go)", size, alloc)
+	case alloc > size/8:
 		t.Errorf("reading %d bytes allocated %d bytes: the message is not streamed", size, alloc)
-	} else {
+	default:
 		t.Logf("reading %d bytes allocated %d bytes", size, alloc)
 	}
 }
