@@ -117,6 +117,12 @@ func (q *Queue) Run(ctx context.Context, r queue.Runner) error {
 			q.opts.Logger.Info("queue/postgres: the database answers again", "worker", q.opts.Name)
 			failing = false
 		}
+		if q.waiting != nil {
+			q.mu.Lock()
+			running := q.running
+			q.mu.Unlock()
+			q.waiting(running)
+		}
 		var timerC <-chan time.Time
 		if wait >= 0 {
 			timer.Reset(wait)
