@@ -53,6 +53,9 @@ func (q *Queue) listenOnce(ctx context.Context, listening func()) error {
 		return err
 	}
 	listening()
+	if q.listening != nil {
+		q.listening()
+	}
 	q.wake()
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {

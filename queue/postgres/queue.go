@@ -47,9 +47,14 @@ type Queue struct {
 
 	// For tests: recorded is called once a try's result was recorded
 	// (ok) or found its lease taken (!ok); released once the lease of a
-	// try cut off by Run's end was given back.
-	recorded func(attemptID string, ok bool)
-	released func(attemptID string)
+	// try cut off by Run's end was given back; waiting each time Run is
+	// about to wait, with the number of tries running; listening once
+	// Run's connection listens, before Run is woken for what it may have
+	// missed.
+	recorded  func(attemptID string, ok bool)
+	released  func(attemptID string)
+	waiting   func(running int)
+	listening func()
 }
 
 // Open connects to the database at url (a PostgreSQL URL or DSN, as

@@ -29,8 +29,18 @@ type job struct {
 // take leases up to n due deliveries to this Queue's workers until
 // now+Lease, in one short transaction: the rows that other workers are
 // taking are skipped (FOR UPDATE SKIP LOCKED), and a delivery whose lease
-// ended is due again. Each take gets a new lease number.
-const take = `WITH due AS (
+// ended is due again. Each take draws a new lease number at random.
+//
+// A take commits without waiting for its flush (takeAsync, in the same
+// transaction): a take lost to a crash of PostgreSQL only means that the
+// delivery is taken again, and run again under the same Attempt.ID, as
+// delivery is at least once anyway; a try's result, whose commit waits,
+// flushes its take with it. Measured once each way in TestContention, on
+// a shared machine: 592 deliveries/s, against 328/s with two flushes per
+// delivery.
+const (
+	takeAsync = `SELECT set_config('synchronous_commit', 'off', true)`
+	take      = `WITH due AS (
 	SELECT message, idx FROM ownmx_queue_delivery
 	WHERE state = 'pending' AND due <= $1
 	ORDER BY due, message, idx
@@ -38,10 +48,11 @@ const take = `WITH due AS (
 	FOR UPDATE SKIP LOCKED
 )
 UPDATE ownmx_queue_delivery d
-SET due = $3, lease = nextval('ownmx_queue_lease'), owner = $4
+SET due = $3, lease = (random() * 9e18)::bigint, owner = $4
 FROM due, ownmx_queue_message m
 WHERE d.message = due.message AND d.idx = due.idx AND m.id = d.message
 RETURNING d.message, d.idx, d.action, d.rcpt, d.tries, d.failures, d.lease, m.envelope, m.since, m.size`
+)
 
 // takeBatch is how many deliveries a take asks for at most when Workers
 // sets no limit.
@@ -106,6 +117,12 @@ func (q *Queue) Run(ctx context.Context, r queue.Runner) error {
 			q.opts.Logger.Info("queue/postgres: the database answers again", "worker", q.opts.Name)
 			failing = false
 		}
+		if q.waiting != nil {
+			q.mu.Lock()
+			running := q.running
+			q.mu.Unlock()
+			q.waiting(running)
+		}
 		var timerC <-chan time.Time
 		if wait >= 0 {
 			timer.Reset(wait)
@@ -160,28 +177,34 @@ func (q *Queue) look(ctx context.Context, r queue.Runner, tries *sync.WaitGroup)
 
 // take leases up to n due deliveries.
 func (q *Queue) take(ctx context.Context, n int, now time.Time) ([]*job, error) {
-	rows, err := q.pool.Query(ctx, take, now, n, now.Add(q.opts.Lease), q.opts.Name)
-	if err != nil {
-		return nil, err
-	}
-	jobs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*job, error) {
-		j := &job{}
-		var rcpt, env []byte
-		if err := row.Scan(&j.message, &j.idx, &j.delivery.Action, &rcpt, &j.tries, &j.failures, &j.lease, &env, &j.since, &j.size); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(rcpt, &j.delivery.Rcpt); err != nil {
-			return nil, fmt.Errorf("delivery %s: recipients: %w", attemptID(j.message, j.idx), err)
-		}
-		if err := json.Unmarshal(env, &j.envelope); err != nil {
-			return nil, fmt.Errorf("message %s: envelope: %w", formatID(j.message), err)
-		}
-		return j, nil
+	var jobs []*job
+	b := &pgx.Batch{}
+	b.Queue(takeAsync)
+	b.Queue(take, now, n, now.Add(q.opts.Lease), q.opts.Name).Query(func(rows pgx.Rows) error {
+		var err error
+		jobs, err = pgx.CollectRows(rows, scanJob)
+		return err
 	})
-	if err != nil {
+	if err := q.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("taking due deliveries: %w", err)
 	}
 	return jobs, nil
+}
+
+// scanJob reads a row of take.
+func scanJob(row pgx.CollectableRow) (*job, error) {
+	j := &job{}
+	var rcpt, env []byte
+	if err := row.Scan(&j.message, &j.idx, &j.delivery.Action, &rcpt, &j.tries, &j.failures, &j.lease, &env, &j.since, &j.size); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(rcpt, &j.delivery.Rcpt); err != nil {
+		return nil, fmt.Errorf("delivery %s: recipients: %w", attemptID(j.message, j.idx), err)
+	}
+	if err := json.Unmarshal(env, &j.envelope); err != nil {
+		return nil, fmt.Errorf("message %s: envelope: %w", formatID(j.message), err)
+	}
+	return j, nil
 }
 
 // minWait is the shortest wait between two looks that found deliveries

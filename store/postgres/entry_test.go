@@ -23,6 +23,18 @@ func TestJunk(t *testing.T) {
 	}
 }
 
+// TestOneEntryPerMailbox delivers to several spellings of one address:
+// the mailbox gets the message once.
+func TestOneEntryPerMailbox(t *testing.T) {
+	s, _ := newStore(t, nil)
+	deliver(t, s, env("me+a@example.com", "me+b@example.com", "ME@Example.COM", "other@example.com"), []byte("Subject: x\r\n\r\n"))
+	for mailbox, want := range map[string]int{"me@example.com": 1, "other@example.com": 1} {
+		if got := len(list(t, s, mailbox, postgres.Inbox)); got != want {
+			t.Errorf("%s holds %d messages, want %d", mailbox, got, want)
+		}
+	}
+}
+
 func TestMarkSeen(t *testing.T) {
 	s, _ := newStore(t, nil)
 	deliver(t, s, env("a@example.com", "b@example.com"), []byte("Subject: x\r\n\r\n"))

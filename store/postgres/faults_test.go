@@ -178,7 +178,7 @@ func TestSlowFirstChunk(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Deliver(t.Context(), env(), g) }()
 	<-g.reached
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	if err := s.Deliver(ctx, env(), strings.NewReader("Subject: quick\r\n\r\n")); err != nil {
 		t.Errorf("Deliver while another waits for its first chunk: %v", err)

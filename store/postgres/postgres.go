@@ -70,8 +70,9 @@ type Options struct {
 	// negative means only ctx bounds it.
 	AcquireTimeout time.Duration
 	// MaxConns is the most connections the Store opens, and so the most
-	// deliveries under way at once. Zero means the URL's pool_max_conns, or
-	// pgxpool's default (4, or the number of CPUs if more).
+	// deliveries under way at once. Zero or negative means the URL's
+	// pool_max_conns, or pgxpool's default (4, or the number of CPUs if
+	// more).
 	MaxConns int32
 
 	// Logger receives a record for each duplicate delivery and each

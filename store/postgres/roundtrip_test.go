@@ -85,9 +85,12 @@ func TestBigMessageMemory(t *testing.T) {
 	if [32]byte(h.Sum(nil)) != patternSum(size) {
 		t.Errorf("the bytes read back differ from those delivered")
 	}
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > size/8 {
+	switch alloc := after.TotalAlloc - before.TotalAlloc; {
+	case raceEnabled:
+		t.Logf("reading %d bytes allocated %d bytes (not checked under the race detector: see race_test.go)", size, alloc)
+	case alloc > size/8:
 		t.Errorf("reading %d bytes allocated %d bytes: the message is not streamed", size, alloc)
-	} else {
+	default:
 		t.Logf("reading %d bytes allocated %d bytes", size, alloc)
 	}
 }
@@ -105,6 +108,7 @@ func TestHeaderFields(t *testing.T) {
 		{"folded subject", "Subject: one\r\n two\r\n", "", "one two"},
 		{"no fields", "X-Other: 1\r\n", "", ""},
 		{"not an address", "From: undisclosed\r\n", "undisclosed", ""},
+		{"not an address, with NUL", "From: undisclosed\x00 recipients\r\n", "undisclosed recipients", ""},
 		{"NUL and controls", "Subject: a\x00b\x07c\r\n", "", "abc"},
 		{"invalid UTF-8", "Subject: caf\xe9\r\n", "", "caf\uFFFD"},
 		{"bare LF", "From: bob@example.org\nSubject: lf\n", "bob@example.org", "lf"},

@@ -39,6 +39,15 @@ func TestSMTP(t *testing.T) {
 			t.Errorf("%s holds %q, want [over SMTP]", mailbox, got)
 		}
 	}
+	// Refused at RCPT, not at DATA: the other recipient gets the message.
+	err := smtptest.Send(addr, "alice@example.org", []string{"nobody@example.com", "me@example.com"}, "Subject: mixed\r\n\r\n")
+	var reply *smtpd.Error
+	if !errors.As(err, &reply) || reply.Code != 550 || reply.Enhanced != (smtpd.EnhancedCode{5, 1, 1}) {
+		t.Errorf("Send to an unknown and a known user: err = %v, want 550 5.1.1 for the unknown one", err)
+	}
+	if got := subjects(list(t, s, "me@example.com", postgres.Inbox)); len(got) != 2 || got[0] != "mixed" {
+		t.Errorf("after a message to an unknown and a known user, the known one holds %q, want [mixed over SMTP]", got)
+	}
 	for _, tc := range []struct {
 		rcpt     string
 		enhanced smtpd.EnhancedCode

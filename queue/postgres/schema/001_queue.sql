@@ -8,10 +8,6 @@
 CREATE SEQUENCE ownmx_queue_message_id;
 SELECT setval('ownmx_queue_message_id', (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint);
 
--- Each take of a delivery gets a new lease number: only the holder of
--- the current one may record the try's result.
-CREATE SEQUENCE ownmx_queue_lease;
-
 CREATE TABLE ownmx_queue_message (
 	id        bigint PRIMARY KEY,
 	committed timestamptz NOT NULL,
@@ -45,7 +41,10 @@ CREATE TABLE ownmx_queue_delivery (
 	due      timestamptz NOT NULL,
 	error    text NOT NULL DEFAULT '',
 	-- lease and owner name the current lease and its worker; NULL when
-	-- the delivery is not being tried.
+	-- the delivery is not being tried. A lease number is drawn at random
+	-- at each take (not from a sequence, whose numbers a crash may hand
+	-- out again, takes committing without waiting for their flush): only
+	-- the holder of the current one may record the try's result.
 	lease    bigint,
 	owner    text,
 	PRIMARY KEY (message, idx)
