@@ -16,8 +16,6 @@ require (
 	golang.org/x/sys v0.47.0
 )
 
-require github.com/jackc/tern/v2 v2.3.4
-
 require (
 	dario.cat/mergo v1.0.1 // indirect
 	github.com/Masterminds/goutils v1.1.1 // indirect
