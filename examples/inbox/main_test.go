@@ -700,6 +700,8 @@ func TestFlags(t *testing.T) {
 		{[]string{"-domain", "inbox.test", "-forward", "me=me@mail.example", "-forward-domain", "other.test"}, `-forward-domain "other.test" is not one of -domain`},
 		{[]string{"-domain", "inbox.test", "-smtp-port", "0"}, "-smtp-port 0"},
 		{[]string{"-domain", "inbox.test", "-postgres", "postgres://127.0.0.1/mail", "-queue", "q"}, "-queue and -postgres do not go together"},
+		{[]string{"-domain", "inbox.test", "-postgres", "postgres://me:s3cret@[::1/mail"}, "-postgres: not a URL"},
+		{[]string{"-domain", "inbox.test", "-postgres", "postgres://127.0.0.1/mail", "-queue-lease", "0s"}, "-queue-lease 0s"},
 	} {
 		var stderr bytes.Buffer
 		if code := run(tc.args, &stderr); code != 2 {

@@ -23,7 +23,8 @@ func checkPostgresFlags(cfg *config, queueSet bool) error {
 		return nil
 	}
 	if _, err := url.Parse(cfg.postgres); err != nil {
-		return fmt.Errorf("-postgres: %v", err)
+		// url's error quotes the URL, password and all: say less.
+		return errors.New("-postgres: not a URL such as postgres://user:password@host/db")
 	}
 	if cfg.lease <= 0 {
 		return fmt.Errorf("-queue-lease %v: must be positive", cfg.lease)
