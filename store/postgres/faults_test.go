@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,6 +81,46 @@ func TestServerRestart(t *testing.T) {
 	}
 	if got := subjects(list(t, s, "rcpt@example.com", postgres.Inbox)); fmt.Sprint(got) != "[second]" {
 		t.Errorf("the inbox holds %q, want [second]", got)
+	}
+}
+
+// TestOpenUnresponsive opens a Store on a server that accepts connections
+// and never answers: Open fails at AcquireTimeout, though ctx has no
+// deadline.
+func TestOpenUnresponsive(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	defer func() {
+		l.Close()
+		wg.Wait()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	url := fmt.Sprintf("postgres://mail@%s/mail?sslmode=disable", l.Addr())
+	s, err := postgres.Open(t.Context(), url, &postgres.Options{AcquireTimeout: 300 * time.Millisecond})
+	if err == nil {
+		s.Close()
+		t.Fatalf("Open on a server that never answers succeeded")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Open on a server that never answers: err = %v, want one wrapping context.DeadlineExceeded", err)
 	}
 }
 

@@ -143,7 +143,8 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-// Close closes every connection of the Store. Calls under way fail.
+// Close waits for the calls under way to end, then closes every
+// connection of the Store; later calls fail.
 func (s *Store) Close() { s.pool.Close() }
 
 // limit returns v, or def when v is zero, or 0 (none) when v is negative.
@@ -162,15 +163,10 @@ func limit(v, def time.Duration) time.Duration {
 // would let a crash lose mail that was answered 250. Other values (local,
 // remote_write, on, remote_apply) flush locally and are kept.
 func durableCommits(ctx context.Context, conn *pgx.Conn) error {
-	var v string
-	if err := conn.QueryRow(ctx, "SHOW synchronous_commit").Scan(&v); err != nil {
-		return fmt.Errorf("postgres: reading synchronous_commit: %w", err)
-	}
-	if v != "off" {
-		return nil
-	}
-	if _, err := conn.Exec(ctx, "SET synchronous_commit TO on"); err != nil {
-		return fmt.Errorf("postgres: turning synchronous_commit on: %w", err)
+	_, err := conn.Exec(ctx, `SELECT set_config('synchronous_commit', 'on', false)
+		WHERE current_setting('synchronous_commit') = 'off'`)
+	if err != nil {
+		return fmt.Errorf("postgres: making commits durable (synchronous_commit): %w", err)
 	}
 	return nil
 }
