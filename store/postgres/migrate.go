@@ -37,7 +37,12 @@ func (s *Store) migrateTo(ctx context.Context, version int32) error {
 	// held by the session, and a session that ends releases it, even if
 	// the unlock could not be sent (ctx cancelled, connection lost). A
 	// pooled connection would go back to the pool still holding it.
-	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	connectCtx, cancel := ctx, context.CancelFunc(func() {})
+	if s.acquireTimeout > 0 {
+		connectCtx, cancel = context.WithTimeout(ctx, s.acquireTimeout)
+	}
+	conn, err := pgx.ConnectConfig(connectCtx, s.pool.Config().ConnConfig.Copy())
+	cancel()
 	if err != nil {
 		return fmt.Errorf("postgres: connecting to migrate the schema: %w", err)
 	}
