@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ownmx/ownmx/internal/proc"
 )
 
 const (
@@ -27,11 +29,11 @@ const (
 
 // self is this process, as an owner file names it.
 var self = sync.OnceValues(func() (process, error) {
-	st, err := readStat(os.Getpid())
+	st, err := proc.ReadStat(os.Getpid())
 	if err != nil {
 		return process{}, fmt.Errorf("pgtest: this process's start time: %w", err)
 	}
-	return process{os.Getpid(), st.start}, nil
+	return process{os.Getpid(), st.StartTime}, nil
 })
 
 // writeOwner writes the owner file of cluster directory dir.
@@ -113,13 +115,13 @@ func runningPostmaster(data string) (process, bool) {
 	if err != nil {
 		return process{}, false
 	}
-	st, err := readStat(pid)
-	if err != nil || st.state == 'Z' {
+	st, err := proc.ReadStat(pid)
+	if err != nil || st.State == 'Z' {
 		return process{}, false
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil || !bytes.Contains(cmdline, []byte("\x00"+data+"\x00")) {
 		return process{}, false
 	}
-	return process{pid, st.start}, true
+	return process{pid, st.StartTime}, true
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ownmx/ownmx/internal/proc"
 	"github.com/ownmx/ownmx/smtpd/smtptest"
 )
 
@@ -41,14 +42,14 @@ func testCert(t *testing.T, host string) (certFile, keyFile string, client *tls.
 // package finds them (by process group).
 func livePostfix(t *testing.T, configDir string) []int {
 	t.Helper()
-	ids, err := pids()
+	ids, err := proc.PIDs()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var live []int
 	for _, id := range ids {
-		if v, ok := processEnv(id, "MAIL_CONFIG"); ok && v == configDir {
-			if st, err := readStat(id); err == nil && st.state != 'Z' {
+		if v, ok := proc.Env(id, "MAIL_CONFIG"); ok && v == configDir {
+			if st, err := proc.ReadStat(id); err == nil && st.State != 'Z' {
 				live = append(live, id)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ownmx/ownmx/internal/proc"
 	"github.com/ownmx/ownmx/smtpd/smtptest"
 )
 
@@ -67,7 +68,7 @@ func TestStopLeavesNothing(t *testing.T) {
 	if live := livePostfix(t, in.paths.config); len(live) > 0 {
 		t.Errorf("processes %v of the instance still run after its test ended", live)
 	}
-	if st, err := readStat(in.master); err == nil && st.state != 'Z' {
+	if st, err := proc.ReadStat(in.master); err == nil && st.State != 'Z' {
 		t.Errorf("master %d still runs after the test ended", in.master)
 	}
 	l, err := net.Listen("tcp4", in.Addr)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ownmx/ownmx/internal/proc"
 )
 
 // DefaultTimeout bounds Start, the stop of an instance and Wait when
@@ -145,7 +147,7 @@ func start(ctx context.Context, dir string, opts Options, logf func(string, ...a
 		// end of the test makes sure.
 		in.master = 0
 		if pid := readMasterPID(p); pid != 0 {
-			if st, err := readStat(pid); err == nil && st.state != 'Z' && st.pgrp == pid {
+			if st, err := proc.ReadStat(pid); err == nil && st.State != 'Z' && st.PGRP == pid {
 				in.master = pid
 			}
 		}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ownmx/ownmx/internal/proc"
 )
 
 // ownerVar names, in the environment of every process of an instance, the
@@ -19,11 +21,11 @@ const ownerVar = "POSTFIXTEST_OWNER"
 
 // owner returns this process's value of ownerVar.
 var owner = sync.OnceValues(func() (string, error) {
-	st, err := readStat(os.Getpid())
+	st, err := proc.ReadStat(os.Getpid())
 	if err != nil {
 		return "", fmt.Errorf("postfixtest: this process's start time: %w", err)
 	}
-	return fmt.Sprintf("%d:%d", os.Getpid(), st.startTime), nil
+	return fmt.Sprintf("%d:%d", os.Getpid(), st.StartTime), nil
 })
 
 // defaultImportEnvironment returns the installed Postfix's default
@@ -58,7 +60,7 @@ func ownerAlive(value string) bool {
 	if _, err := fmt.Sscanf(value, "%d:%d", &pid, &start); err != nil {
 		return true // not ours to judge
 	}
-	return alive(pid, start)
+	return proc.Alive(pid, start)
 }
 
 // staleProcess is a process of an instance whose test process has died.
@@ -71,23 +73,23 @@ type staleProcess struct {
 // staleProcesses returns the live processes of instances whose owner has
 // died.
 func staleProcesses() []staleProcess {
-	ids, err := pids()
+	ids, err := proc.PIDs()
 	if err != nil {
 		return nil
 	}
 	var stale []staleProcess
 	for _, id := range ids {
-		o, ok := processEnv(id, ownerVar)
+		o, ok := proc.Env(id, ownerVar)
 		if !ok || ownerAlive(o) {
 			continue
 		}
-		st, err := readStat(id)
-		if err != nil || st.state == 'Z' {
+		st, err := proc.ReadStat(id)
+		if err != nil || st.State == 'Z' {
 			continue
 		}
-		configDir, _ := processEnv(id, "MAIL_CONFIG")
+		configDir, _ := proc.Env(id, "MAIL_CONFIG")
 		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", id))
-		stale = append(stale, staleProcess{id, configDir, strings.TrimSpace(string(comm)) == "master" && st.pgrp == id})
+		stale = append(stale, staleProcess{id, configDir, strings.TrimSpace(string(comm)) == "master" && st.PGRP == id})
 	}
 	return stale
 }
