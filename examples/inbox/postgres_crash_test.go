@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -107,40 +106,9 @@ func TestPostgresCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	stored := map[string]int{}
+	var stored map[string]int
 	eventually(t, "every message answered 250 stored", func() bool {
-		clear(stored)
-		var page storepg.Page
-		for {
-			list, next, err := st.List(ctx, "bob@inbox.test", storepg.Inbox, page)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, s := range list {
-				rc, err := st.Open(ctx, s.ID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, err := io.ReadAll(rc)
-				rc.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				m := messageID.FindSubmatch(b)
-				if m == nil {
-					t.Fatalf("stored message %d is none of those sent:\n%.300s", s.ID, b)
-				}
-				mid := string(m[1])
-				if _, err := splitAdded(b, sent[mid]); err != nil {
-					t.Fatalf("stored message %d (%s): %.300v", s.ID, mid, err)
-				}
-				stored[mid]++
-			}
-			if next.Done() {
-				break
-			}
-			page = next
-		}
+		stored = storedMessages(t, st, "bob@inbox.test", sent)
 		for id := range acked {
 			if stored[id] == 0 {
 				return false

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"testing"
 	"time"
@@ -82,38 +81,14 @@ func TestPostgresDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	list, _, err := st.List(ctx, "bob@inbox.test", storepg.Inbox, storepg.Page{Size: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored := map[string]bool{}
-	for _, entry := range list {
-		rc, err := st.Open(ctx, entry.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := messageID.FindSubmatch(b)
-		if m == nil {
-			t.Fatalf("a stored message is none of those sent:\n%.300s", b)
-		}
-		id := string(m[1])
-		if _, err := splitAdded(b, sent[id]); err != nil {
-			t.Errorf("%s: %v", id, err)
-		}
-		stored[id] = true
-	}
+	stored := storedMessages(t, st, "bob@inbox.test", sent)
 	for id := range acked {
-		if !stored[id] {
+		if stored[id] == 0 {
 			t.Errorf("%s answered 250, not stored", id)
 		}
 	}
 	for id := range deferred {
-		if stored[id] {
+		if stored[id] > 0 {
 			t.Errorf("%s answered 451, stored", id)
 		}
 	}

@@ -81,3 +81,37 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// storedMessages reads every message in mailbox's Inbox in st and returns
+// how many times each id of sent is there; the test fails on a message
+// that is not one of sent, whole, behind the fields the server added.
+func storedMessages(t *testing.T, st *storepg.Store, mailbox string, sent map[string]string) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	list, _, err := st.List(ctx, mailbox, storepg.Inbox, storepg.Page{Size: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]int{}
+	for _, entry := range list {
+		rc, err := st.Open(ctx, entry.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := messageID.FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("stored message %d is none of those sent:\n%.300s", entry.ID, b)
+		}
+		id := string(m[1])
+		if _, err := splitAdded(b, sent[id]); err != nil {
+			t.Fatalf("stored message %d (%s): %.300v", entry.ID, id, err)
+		}
+		stored[id]++
+	}
+	return stored
+}
