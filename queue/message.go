@@ -145,11 +145,6 @@ func RetryAfter(err error, after time.Duration) error {
 	return &retryError{err, after}
 }
 
-// RetryAfterOf returns the wait that err, or an error it wraps, asks for
-// with RetryAfter, and whether it asks for one: for the other
-// implementations of the queue's contract (queue/postgres).
-func RetryAfterOf(err error) (after time.Duration, ok bool) { return retryAfter(err) }
-
 // retryAfter returns the wait that err asks for with RetryAfter, if any.
 func retryAfter(err error) (time.Duration, bool) {
 	var r *retryError

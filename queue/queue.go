@@ -124,28 +124,7 @@ type Queue struct {
 // asked for.
 func Open(dir string, opts *Options) (*Queue, error) {
 	q := &Queue{root: dir, wakeC: make(chan struct{}, 1), doneC: make(chan struct{}, 1), poll: kickPoll}
-	if opts != nil {
-		q.opts = *opts
-	}
-	if q.opts.Lifetime == 0 {
-		q.opts.Lifetime = DefaultLifetime
-	}
-	if q.opts.MinBackoff == 0 {
-		q.opts.MinBackoff = DefaultMinBackoff
-	}
-	if q.opts.MaxBackoff == 0 {
-		q.opts.MaxBackoff = DefaultMaxBackoff
-	}
-	q.opts.MinBackoff, q.opts.MaxBackoff = max(q.opts.MinBackoff, 0), max(q.opts.MaxBackoff, 0)
-	if q.opts.Workers == 0 {
-		q.opts.Workers = DefaultWorkers
-	}
-	if q.opts.Now == nil {
-		q.opts.Now = time.Now
-	}
-	if q.opts.Logger == nil {
-		q.opts.Logger = slog.Default()
-	}
+	q.opts = opts.WithDefaults()
 	q.queueSync.dir = filepath.Join(dir, queueDir)
 	q.deadSync.dir = filepath.Join(dir, deadDir)
 

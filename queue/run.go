@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -274,74 +273,31 @@ func try(ctx context.Context, r Runner, m *Message, a *Attempt) (err error) {
 	return r.Run(ctx, m, a)
 }
 
-// final reports whether a try of d at now is its last: whether the
-// message's lifetime, which began at since, ends before the shortest wait
-// that a failure now would bring.
+// final reports whether a try of d at now is its last (Options.Final).
 func (q *Queue) final(d deliveryState, since, now time.Time) bool {
-	return q.opts.Lifetime > 0 && now.Add(q.minBackoff(d.Failures+1)).After(since.Add(q.opts.Lifetime))
+	return q.opts.Final(d.Failures, since, now)
 }
 
 // record notes the result err of a try of d, whose message's lifetime
-// began at since, and reports whether it made d done or dead, a change
-// to flush before going on. A failure of a final try (Attempt.Final)
-// makes d dead, and so does a RetryAfter past the lifetime; otherwise the
-// next try comes no later than the lifetime's end, where it is final.
+// began at since, and reports whether it made d done or dead, a change to
+// flush before going on; Options.Retry says which.
 func (q *Queue) record(d *deliveryState, since time.Time, err error, final bool) bool {
-	now := q.now()
 	d.Tries++
 	if err == nil {
 		d.State, d.Next, d.Error = Done, time.Time{}, ""
 		return true
 	}
 	d.Error = err.Error()
-	if IsPermanent(err) {
-		d.State, d.Next = Dead, time.Time{}
+	if !IsPermanent(err) {
+		d.Failures++
+	}
+	next, dead, reason := q.opts.Retry(err, d.Tries, d.Failures, since, q.now(), final)
+	if dead {
+		d.State, d.Next, d.Error = Dead, time.Time{}, reason
 		return true
-	}
-	d.Failures++
-	wait := q.backoff(d.Failures)
-	if after, ok := retryAfter(err); ok && after > wait {
-		wait = after
-	}
-	next := now.Add(wait)
-	if q.opts.Lifetime > 0 {
-		end := since.Add(q.opts.Lifetime)
-		_, asked := retryAfter(err)
-		if final || asked && next.After(end) {
-			d.State, d.Next = Dead, time.Time{}
-			d.Error = fmt.Sprintf("gave up after %d tries, the lifetime of %v having passed: %v", d.Tries, q.opts.Lifetime, err)
-			return true
-		}
-		// The random part of the wait may carry the next try past the
-		// end: it comes at the end then, and is the final one.
-		if next.After(end) {
-			next = end
-		}
 	}
 	d.Next = next
 	return false
-}
-
-// backoff returns the wait after the n-th failure in a row: MinBackoff
-// doubled n-1 times, plus up to a quarter more at random (so that the
-// deliveries that failed together do not come back together), at most
-// MaxBackoff.
-func (q *Queue) backoff(n int) time.Duration {
-	d := q.minBackoff(n)
-	if d > 0 {
-		d += rand.N(d/4 + 1)
-	}
-	return min(max(d, q.opts.MinBackoff), q.opts.MaxBackoff)
-}
-
-// minBackoff is backoff without the random part: the shortest wait after
-// the n-th failure in a row.
-func (q *Queue) minBackoff(n int) time.Duration {
-	d := q.opts.MinBackoff
-	for i := 1; i < n && d < q.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(max(d, q.opts.MinBackoff), q.opts.MaxBackoff)
 }
 
 // log records a try: done (at debug level), failed, or dead.

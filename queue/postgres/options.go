@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"time"
 
@@ -65,25 +64,7 @@ func withDefaults(opts *Options) (Options, error) {
 	if opts != nil {
 		o = *opts
 	}
-	if o.Lifetime == 0 {
-		o.Lifetime = queue.DefaultLifetime
-	}
-	if o.MinBackoff == 0 {
-		o.MinBackoff = queue.DefaultMinBackoff
-	}
-	if o.MaxBackoff == 0 {
-		o.MaxBackoff = queue.DefaultMaxBackoff
-	}
-	o.MinBackoff, o.MaxBackoff = max(o.MinBackoff, 0), max(o.MaxBackoff, 0)
-	if o.Workers == 0 {
-		o.Workers = queue.DefaultWorkers
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Options = o.Options.WithDefaults()
 	switch {
 	case o.Lease == 0:
 		o.Lease = DefaultLease

@@ -1,8 +1,6 @@
 package postgres
 
 import (
-	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/ownmx/ownmx/queue"
@@ -15,7 +13,7 @@ import (
 // times in a row is its last: whether the message's lifetime, which began
 // at since, ends before the shortest wait that a failure now would bring.
 func (q *Queue) final(failures int, since, now time.Time) bool {
-	return q.opts.Lifetime > 0 && now.Add(q.minBackoff(failures+1)).After(since.Add(q.opts.Lifetime))
+	return q.opts.Options.Final(failures, since, now)
 }
 
 // outcome is where a delivery stands after a try.
@@ -44,46 +42,11 @@ func (q *Queue) outcomeOf(j *job, err error, final bool, now time.Time) outcome 
 		return o
 	}
 	o.failures++
-	wait := q.backoff(o.failures)
-	after, asked := queue.RetryAfterOf(err)
-	if asked && after > wait {
-		wait = after
-	}
-	next := now.Add(wait)
-	if q.opts.Lifetime > 0 {
-		end := j.since.Add(q.opts.Lifetime)
-		if final || asked && next.After(end) {
-			o.state = queue.Dead
-			o.err = fmt.Sprintf("gave up after %d tries, the lifetime of %v having passed: %v", o.tries, q.opts.Lifetime, err)
-			return o
-		}
-		// The random part of the wait may carry the next try past the
-		// end: it comes at the end then, and is the final one.
-		if next.After(end) {
-			next = end
-		}
+	next, dead, reason := q.opts.Options.Retry(err, o.tries, o.failures, j.since, now, final)
+	if dead {
+		o.state, o.err = queue.Dead, reason
+		return o
 	}
 	o.due = next.Truncate(time.Microsecond)
 	return o
-}
-
-// backoff returns the wait after the n-th failure in a row: MinBackoff
-// doubled n-1 times, plus up to a quarter more at random, at most
-// MaxBackoff.
-func (q *Queue) backoff(n int) time.Duration {
-	d := q.minBackoff(n)
-	if d > 0 {
-		d += rand.N(d/4 + 1)
-	}
-	return min(max(d, q.opts.MinBackoff), q.opts.MaxBackoff)
-}
-
-// minBackoff is backoff without the random part: the shortest wait after
-// the n-th failure in a row.
-func (q *Queue) minBackoff(n int) time.Duration {
-	d := q.opts.MinBackoff
-	for i := 1; i < n && d < q.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(max(d, q.opts.MinBackoff), q.opts.MaxBackoff)
 }
