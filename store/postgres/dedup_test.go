@@ -186,19 +186,23 @@ func TestDedupRace(t *testing.T) {
 func TestDedupPrune(t *testing.T) {
 	clock := time.Date(2025, 4, 1, 10, 0, 0, 0, time.UTC)
 	s, url := newStore(t, &postgres.Options{DedupWindow: time.Hour, Now: func() time.Time { return clock }})
-	for i := range 5 {
+	const old = 5
+	for i := range old {
 		deliver(t, s, env(), retried("mx1", fmt.Sprintf("old%d@example.org", i), "body\r\n"))
 	}
 	db := sqlDB(t, url)
-	if n := count(t, db, `SELECT count(*) FROM mail_dedup`); n != 5 {
-		t.Fatalf("mail_dedup holds %d keys, want 5", n)
+	if n := count(t, db, `SELECT count(*) FROM mail_dedup`); n != old {
+		t.Fatalf("mail_dedup holds %d keys, want %d", n, old)
 	}
 	clock = clock.Add(2 * time.Hour)
-	deliver(t, s, env(), retried("mx1", "new@example.org", "body\r\n"))
-	if n := count(t, db, `SELECT count(*) FROM mail_dedup`); n != 1 {
-		t.Errorf("after the window, mail_dedup holds %d keys, want 1 (the new one)", n)
+	for i := range postgres.PruneEvery {
+		deliver(t, s, env(), retried("mx1", fmt.Sprintf("new%d@example.org", i), "body\r\n"))
 	}
-	if n := len(list(t, s, "rcpt@example.com", postgres.Inbox)); n != 6 {
-		t.Errorf("the inbox holds %d messages, want all 6", n)
+	if n := count(t, db, `SELECT count(*) FROM mail_dedup`); n != postgres.PruneEvery {
+		t.Errorf("after the window and %d more messages, mail_dedup holds %d keys, want %d (the new ones)",
+			postgres.PruneEvery, n, postgres.PruneEvery)
+	}
+	if n := len(list(t, s, "rcpt@example.com", postgres.Inbox)); n != old+postgres.PruneEvery {
+		t.Errorf("the inbox holds %d messages, want all %d", n, old+postgres.PruneEvery)
 	}
 }

@@ -11,14 +11,22 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ownmx/ownmx/smtpd"
 )
 
-// pruneBatch is the most expired mail_dedup rows a delivery removes, so
-// that the table holds about a window's worth of keys without a job of
-// its own, and no delivery pays for a long backlog.
-const pruneBatch = 100
+// Every pruneEvery-th delivery of a Store also removes up to pruneBatch
+// keys of mail_dedup older than the window, the oldest first: the table
+// holds about a window's worth of keys with no job of its own, a backlog
+// drains four times as fast as keys come, and no delivery pays for a long
+// one. Not every delivery: the statement is one more for PostgreSQL to run
+// (a third of its CPU per message when each delivery ran it), and while
+// the table is new its cached plan is a sequential scan.
+const (
+	pruneEvery = 64
+	pruneBatch = 4 * pruneEvery
+)
 
 // Deliver stores the message read from r, with an entry in the Inbox of
 // each distinct mailbox among env.Rcpt (or in Junk when env.Quarantine is
@@ -65,12 +73,9 @@ type delivery struct {
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
 
 // run reads the first chunk before it takes a connection: most messages
-// fit in it and go in with one statement, no COPY, and a client slow to
-// send them holds no connection meanwhile.
-//
-// Round trips, for a message that fits: BEGIN, the INSERT, one batch for
-// the key and the entries, COMMIT. Before batching, a 1 KiB delivery took
-// nine, and half the rate measured by BenchmarkDeliver.
+// fit in it and go in with one round trip (storeWhole), and a client slow
+// to send them holds no connection meanwhile. A longer message is written
+// as it is read, in a transaction of its own (storeStream).
 func (d *delivery) run(ctx context.Context, r io.Reader) error {
 	bufp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bufp)
@@ -78,10 +83,74 @@ func (d *delivery) run(ctx context.Context, r io.Reader) error {
 	if !src.fill() && src.err != nil {
 		return fmt.Errorf("reading the message: %w", src.err)
 	}
-
-	conn, tx, err := d.begin(ctx)
+	var (
+		id, stored, added int64
+		err               error
+	)
+	if src.eof {
+		id, stored, added, err = d.storeWhole(ctx, src)
+	} else {
+		id, stored, added, err = d.storeStream(ctx, src)
+	}
 	if err != nil {
 		return err
+	}
+	if stored != id {
+		d.log.Info("duplicate", "envelope", d.env.ID, "message_id", src.head.messageID,
+			"stored_as", stored, "new_entries", added, "mailboxes", len(d.boxes))
+	}
+	return nil
+}
+
+// lastMessage is, in SQL, the id of the message this session inserted
+// last: the statements that follow its INSERT, in the same transaction
+// on the same connection, name it so, which lets them go in one batch.
+// currval is volatile, and a condition on a volatile function is checked
+// row by row: the subquery makes it one value, which an index can look up.
+const lastMessage = `(SELECT currval(pg_get_serial_sequence('mail_messages', 'id')))`
+
+// storeWhole stores a message that the first chunk holds whole, with its
+// entries, in one batch: one round trip, and the batch's statements are
+// one implicit transaction that commits when the last one is done or
+// rolls back with the first that fails. A batch that fails on a
+// connection the server closed since its last use (the server restarted)
+// is sent once more on a new one.
+//
+// Before this, a 1 KiB delivery took four round trips (BEGIN, the
+// INSERT, a batch, COMMIT), and PostgreSQL spent as much CPU waking up
+// for them as running the statements.
+func (d *delivery) storeWhole(ctx context.Context, src *chunkSource) (id, stored, added int64, err error) {
+	src.head = readHeader(src.tee.header)
+	err = d.withConn(ctx, func(conn *pgxpool.Conn) error {
+		// A batch once sent keeps the prepared statements of its
+		// connection: each try builds its own.
+		b := &pgx.Batch{}
+		b.Queue(`WITH m AS (
+			     INSERT INTO mail_messages (received, envelope_from, size, header_from, subject)
+			     VALUES ($1, $2, $3, $4, $5) RETURNING id
+			 ), c AS (
+			     INSERT INTO mail_chunks (message, seq, data) SELECT id, 0, $6 FROM m WHERE $3 > 0
+			 )
+			 SELECT id FROM m`,
+			d.now, cleanText(d.env.From), src.size, src.head.from, src.head.subject, src.buf[:src.n]).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&id)
+		})
+		d.queueFiling(b, src, &stored, &added)
+		return conn.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("storing the message: %w", err)
+	}
+	return id, stored, added, nil
+}
+
+// storeStream stores a message longer than a chunk in a transaction: the
+// message row, then its chunks with COPY as they are read, then what its
+// header says and its size, then its entries.
+func (d *delivery) storeStream(ctx context.Context, src *chunkSource) (id, stored, added int64, err error) {
+	conn, tx, err := d.begin(ctx)
+	if err != nil {
+		return 0, 0, 0, err
 	}
 	defer conn.Release()
 	committed := false
@@ -91,122 +160,86 @@ func (d *delivery) run(ctx context.Context, r io.Reader) error {
 		}
 	}()
 
-	var id int64
-	if src.eof {
-		id, err = d.insertWhole(ctx, tx, src)
-	} else {
-		id, err = d.insertStream(ctx, tx, src)
-	}
-	if err != nil {
-		return err
-	}
-	stored, added, err := d.file(ctx, tx, id, src)
-	if err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("committing: %w", err)
-	}
-	committed = true
-	if stored != id {
-		d.log.Info("duplicate", "envelope", d.env.ID, "message_id", src.head.messageID,
-			"stored_as", stored, "new_entries", added, "mailboxes", len(d.boxes))
-	}
-	return nil
-}
-
-// insertWhole inserts a message that the first chunk holds whole, with
-// that chunk (none when the message is empty), in one statement.
-func (d *delivery) insertWhole(ctx context.Context, tx pgx.Tx, src *chunkSource) (int64, error) {
-	src.head = readHeader(src.tee.header)
-	var id int64
-	err := tx.QueryRow(ctx,
-		`WITH m AS (
-		     INSERT INTO mail_messages (received, envelope_from, size, header_from, subject)
-		     VALUES ($1, $2, $3, $4, $5) RETURNING id
-		 ), c AS (
-		     INSERT INTO mail_chunks (message, seq, data) SELECT id, 0, $6 FROM m WHERE $3 > 0
-		 )
-		 SELECT id FROM m`,
-		d.now, cleanText(d.env.From), src.size, src.head.from, src.head.subject, src.buf[:src.n]).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("inserting the message: %w", err)
-	}
-	return id, nil
-}
-
-// insertStream inserts the message row, then its chunks with COPY as they
-// are read, then what its header says and its size.
-func (d *delivery) insertStream(ctx context.Context, tx pgx.Tx, src *chunkSource) (int64, error) {
-	err := tx.QueryRow(ctx,
+	err = tx.QueryRow(ctx,
 		`INSERT INTO mail_messages (received, envelope_from) VALUES ($1, $2) RETURNING id`,
 		d.now, cleanText(d.env.From)).Scan(&src.message)
 	if err != nil {
-		return 0, fmt.Errorf("inserting the message: %w", err)
+		return 0, 0, 0, fmt.Errorf("inserting the message: %w", err)
 	}
+	id = src.message
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"mail_chunks"}, []string{"message", "seq", "data"}, src)
 	switch {
 	case src.err != nil:
-		return 0, fmt.Errorf("reading the message: %w", src.err)
+		return 0, 0, 0, fmt.Errorf("reading the message: %w", src.err)
 	case ctx.Err() != nil:
-		return 0, fmt.Errorf("writing the message: %w", ctx.Err())
+		return 0, 0, 0, fmt.Errorf("writing the message: %w", ctx.Err())
 	case err != nil:
-		return 0, fmt.Errorf("writing the message: %w", err)
+		return 0, 0, 0, fmt.Errorf("writing the message: %w", err)
 	}
 	src.head = readHeader(src.tee.header)
-	_, err = tx.Exec(ctx,
-		`UPDATE mail_messages SET size = $2, header_from = $3, subject = $4 WHERE id = $1`,
-		src.message, src.size, src.head.from, src.head.subject)
-	if err != nil {
-		return 0, fmt.Errorf("updating the message: %w", err)
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE mail_messages SET size = $2, header_from = $3, subject = $4 WHERE id = $1`,
+		id, src.size, src.head.from, src.head.subject)
+	d.queueFiling(b, src, &stored, &added)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, 0, 0, fmt.Errorf("filing the message in its mailboxes: %w", err)
 	}
-	return src.message, nil
+	if err := tx.Commit(ctx); err != nil {
+		return 0, 0, 0, fmt.Errorf("committing: %w", err)
+	}
+	committed = true
+	return id, stored, added, nil
 }
 
-// file gives the message id, just written, its mailbox entries; or, when a
-// message stored within the window has its key, drops id and gives the
-// entries to that one. It returns the message the entries refer to and
-// how many it added, in one round trip (a batch).
+// queueFiling queues on b the statements that give the message this
+// session inserted last (lastMessage) its mailbox entries; or, when a
+// message stored within the window has its key, drop it and give the
+// entries to that one. The batch sets *stored to the message the entries
+// refer to and *added to how many it added.
 //
 // The key is claimed with INSERT ... ON CONFLICT on the primary key of
 // mail_dedup: a claim of another host that has not committed yet makes it
 // wait for that host's end, and a key older than the window is taken
 // over. The statements after it find the key's message by reading the row
-// back, which this transaction has inserted or locked.
-func (d *delivery) file(ctx context.Context, tx pgx.Tx, id int64, src *chunkSource) (stored, added int64, err error) {
-	stored = id
-	target := `$1::bigint`
-	args := []any{id, d.boxes, d.folder(), d.now}
-	b := &pgx.Batch{}
-	if sum, ok := src.tee.bodySum(); ok && src.head.messageID != "" && d.dedupWindow > 0 {
-		b.Queue(`INSERT INTO mail_dedup AS d (message_id, body_sha256, message, received)
-			VALUES ($1, $2, $3, $4)
-			ON CONFLICT (message_id, body_sha256) DO UPDATE
-			SET message  = CASE WHEN d.received < $5 THEN excluded.message ELSE d.message END,
-			    received = CASE WHEN d.received < $5 THEN excluded.received ELSE d.received END
-			RETURNING message`,
-			src.head.messageID, sum, id, d.now, d.now.Add(-d.dedupWindow)).QueryRow(func(row pgx.Row) error {
-			return row.Scan(&stored)
+// back, which this transaction has inserted or locked. Some deliveries
+// also delete keys older than the window (see pruneEvery), by an index
+// scan that stops at the first key still in the window.
+func (d *delivery) queueFiling(b *pgx.Batch, src *chunkSource, stored, added *int64) {
+	entries := func(target string, args ...any) {
+		b.Queue(`INSERT INTO mail_entries (message, mailbox, folder, received)
+			SELECT `+target+`, box, $2, $3 FROM unnest($1::text[]) AS box
+			ON CONFLICT (message, mailbox) DO NOTHING`,
+			append([]any{d.boxes, d.folder(), d.now}, args...)...).Exec(func(tag pgconn.CommandTag) error {
+			*added = tag.RowsAffected()
+			return nil
 		})
-		b.Queue(`DELETE FROM mail_messages WHERE id = $1
-			AND id <> (SELECT message FROM mail_dedup WHERE message_id = $2 AND body_sha256 = $3)`,
-			id, src.head.messageID, sum)
-		b.Queue(`DELETE FROM mail_dedup WHERE ctid IN (
-			SELECT ctid FROM mail_dedup WHERE received < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-			d.now.Add(-d.dedupWindow), pruneBatch)
-		target = `COALESCE((SELECT message FROM mail_dedup WHERE message_id = $5 AND body_sha256 = $6), $1::bigint)`
-		args = append(args, src.head.messageID, sum)
 	}
-	b.Queue(`INSERT INTO mail_entries (message, mailbox, folder, received)
-		SELECT `+target+`, box, $3, $4 FROM unnest($2::text[]) AS box
-		ON CONFLICT (message, mailbox) DO NOTHING`, args...).Exec(func(tag pgconn.CommandTag) error {
-		added = tag.RowsAffected()
-		return nil
+	sum, ok := src.tee.bodySum()
+	if !ok || src.head.messageID == "" || d.dedupWindow <= 0 {
+		b.Queue(`SELECT ` + lastMessage).QueryRow(func(row pgx.Row) error { return row.Scan(stored) })
+		entries(lastMessage)
+		return
+	}
+	cut := d.now.Add(-d.dedupWindow)
+	b.Queue(`INSERT INTO mail_dedup AS d (message_id, body_sha256, message, received)
+		VALUES ($1, $2, `+lastMessage+`, $3)
+		ON CONFLICT (message_id, body_sha256) DO UPDATE
+		SET message  = CASE WHEN d.received < $4 THEN excluded.message ELSE d.message END,
+		    received = CASE WHEN d.received < $4 THEN excluded.received ELSE d.received END
+		RETURNING message`,
+		src.head.messageID, sum, d.now, cut).QueryRow(func(row pgx.Row) error {
+		return row.Scan(stored)
 	})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return 0, 0, fmt.Errorf("filing the message in its mailboxes: %w", err)
+	b.Queue(`DELETE FROM mail_messages WHERE id = `+lastMessage+`
+		AND id <> (SELECT message FROM mail_dedup WHERE message_id = $1 AND body_sha256 = $2)`,
+		src.head.messageID, sum)
+	if d.deliveries.Add(1)%pruneEvery == 0 {
+		b.Queue(`DELETE FROM mail_dedup WHERE ctid = ANY(ARRAY(
+			SELECT ctid FROM mail_dedup WHERE received < $1 ORDER BY received
+			LIMIT $2 FOR UPDATE SKIP LOCKED))`, cut, pruneBatch)
 	}
-	return stored, added, nil
+	// The claim above makes the key's row name the message to file.
+	entries(`(SELECT message FROM mail_dedup WHERE message_id = $4 AND body_sha256 = $5)`, src.head.messageID, sum)
 }
 
 // folder is where the delivery puts the message.

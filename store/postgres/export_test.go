@@ -27,3 +27,7 @@ func MigrateTo(ctx context.Context, url string, version int32) error {
 
 // Pool returns the Store's pool, for tests that look at its connections.
 func Pool(s *Store) *pgxpool.Pool { return s.pool }
+
+// PruneEvery is how many deliveries of messages with a key make one prune
+// of the keys older than the window.
+const PruneEvery = pruneEvery

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -94,6 +95,7 @@ type Store struct {
 	acquireTimeout time.Duration
 	log            *slog.Logger
 	now            func() time.Time
+	deliveries     atomic.Uint64 // deliveries with a key, counted for pruneEvery
 }
 
 // Open connects to the database at url (a PostgreSQL URL or key=value
