@@ -9,9 +9,9 @@
 # PostgreSQL is a throwaway cluster of the installed server (Debian
 # postgresql), started here in a temporary directory on a free port and
 # stopped on exit; it runs as the postgres user when this runs as root.
-# Besides bench.sh's tables, the report gives PostgreSQL's CPU time per
-# 1000 messages (its processes' utime+stime over the whole run, divided by
-# the messages stored) and the bytes of database per message.
+# Besides bench.sh's tables, the report gives, for the pg inbox alone at
+# 1 KiB and 100 KiB, the CPU per message of the inbox and of PostgreSQL
+# (utime+stime of their processes) and the bytes of database per message.
 #
 # The inbox trusts loopback (no -check-local): this measures the store,
 # not SPF/DKIM/DMARC, which bench/run.sh measures.
@@ -96,22 +96,32 @@ cpu0=$(pgcpu)
 cpu1=$(pgcpu)
 "$BENCH_WORK/bin/benchsum" -dir "$out/throughput" -baseline maildir > "$out/throughput/vs-maildir.md" 2>/dev/null || true
 
-# Bytes of database per message: 1000 messages of 1 KiB into an empty
-# store, the database's size before and after (its relations: tables,
-# TOAST, indexes).
-setsid bash -c "exec $(inbox 127.0.0.1:$((pb + 13)) -postgres "'$url'" -maildir "$tmp/spool")" >"$out/bytes-inbox.log" 2>&1 </dev/null &
-bytes_pid=$!
-for _ in $(seq 1 100); do grep -q 'msg=listening' "$out/bytes-inbox.log" 2>/dev/null && break; sleep 0.1; done
-"${psql[@]}" -c 'TRUNCATE mail_messages, mail_dedup CASCADE' >/dev/null
-"${psql[@]}" -c 'VACUUM FULL' >/dev/null
+# Each side's CPU and the bytes of database per message: the pg inbox
+# alone, N messages from smtp-source at 10 sessions into an empty store;
+# the inbox's CPU (utime+stime of its process) and PostgreSQL's (all its
+# processes) over that run, and the database's size (its relations:
+# tables, TOAST, indexes) before and after.
+setsid bash -c "exec $(inbox 127.0.0.1:$((pb + 13)) -postgres "'$url'" -maildir "$tmp/spool")" >"$out/alone-inbox.log" 2>&1 </dev/null &
+alone_pid=$!
+for _ in $(seq 1 100); do grep -q 'msg=listening' "$out/alone-inbox.log" 2>/dev/null && break; sleep 0.1; done
 size() { "${psql[@]}" -c "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public'"; }
-size0=$(size)
-timeout 60 /usr/sbin/smtp-source -c -d -m 1000 -s 10 -l 1024 -M localhost -f bench@example.com -t rcpt@example.com \
-  127.0.0.1:$((pb + 13)) >"$out/bytes-src.out" 2>&1 || true
-stored=$("${psql[@]}" -c 'SELECT count(*) FROM mail_messages')
-size1=$(size)
-kill -TERM "$bytes_pid" 2>/dev/null || true
-wait "$bytes_pid" 2>/dev/null || true
+proccpu() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"; }
+alone=()
+for run in "1024 5000" "102400 1000"; do
+  set -- $run
+  "${psql[@]}" -c 'TRUNCATE mail_messages, mail_dedup CASCADE' >/dev/null
+  size0=$(size); pg0=$(pgcpu); in0=$(proccpu "$alone_pid"); t0=$(date +%s.%N)
+  timeout 120 /usr/sbin/smtp-source -c -d -m "$2" -s 10 -l "$1" -M localhost -f bench@example.com -t rcpt@example.com \
+    127.0.0.1:$((pb + 13)) >"$out/alone-src-$1.out" 2>&1 || true
+  t1=$(date +%s.%N); pg1=$(pgcpu); in1=$(proccpu "$alone_pid")
+  stored=$("${psql[@]}" -c 'SELECT count(*) FROM mail_messages')
+  size1=$(size)
+  alone+=("$(awk -v l="$1" -v m="$2" -v n="$stored" -v t0="$t0" -v t1="$t1" -v i0="$in0" -v i1="$in1" -v p0="$pg0" -v p1="$pg1" -v s0="$size0" -v s1="$size1" 'BEGIN {
+    if (n == 0) n = -1
+    printf "| %d KiB | %d/%d | %.0f | %.3f | %.3f | %.3f | %.0f |", l / 1024, n, m, n / (t1 - t0), (i1 - i0) * 1000 / n, (p1 - p0) * 1000 / n, (i1 - i0 + p1 - p0) * 1000 / n, (s1 - s0) / n }')")
+done
+kill -TERM "$alone_pid" 2>/dev/null || true
+wait "$alone_pid" 2>/dev/null || true
 
 {
   echo "# bench/postgres.sh $stamp"
@@ -131,11 +141,15 @@ wait "$bytes_pid" 2>/dev/null || true
   echo
   cat "$out/throughput/table.md" 2>/dev/null || true
   echo
-  echo "## PostgreSQL's side"
+  echo "## Each side's CPU, and bytes of database per message"
+  echo
+  echo "The pg inbox alone, smtp-source at 10 sessions, many messages per connection, into an empty store. CPU in ms per message stored: the inbox's process, PostgreSQL's processes, and both. Compare the sum with the CPU-s / 1000 msgs of maildir above (go-smtp writing a Maildir does its own writing, so its column is all of its CPU)."
+  echo
+  echo "| size | stored/sent | msgs/s | inbox CPU ms/msg | PostgreSQL CPU ms/msg | both | bytes of database per message |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  printf '%s\n' "${alone[@]}"
   echo
   echo "PostgreSQL's processes used $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.1f", b - a }') CPU-s over the whole throughput run (all targets; only pg writes to it)."
-  echo
-  echo "Bytes of database per message (1000 messages of 1 KiB from smtp-source, $stored stored): $(awk -v a="$size0" -v b="$size1" -v n="$stored" 'BEGIN { if (n > 0) printf "%.0f", (b - a) / n; else print "?" }')."
 } > "$out/report.md"
 cat "$out/report.md"
 echo "postgres.sh: report in $out/report.md" >&2
