@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -12,7 +13,12 @@ import (
 	"github.com/ownmx/ownmx/queue"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if url := os.Getenv(contentionURL); url != "" {
+		os.Exit(contentionWorker(url, os.Getenv(contentionName)))
+	}
+	goleak.VerifyTestMain(pgtest.Main(m))
+}
 
 // quiet is a logger that drops everything.
 var quiet = slog.New(slog.DiscardHandler)
