@@ -114,7 +114,10 @@ const lastMessage = `(SELECT currval(pg_get_serial_sequence('mail_messages', 'id
 // one implicit transaction that commits when the last one is done or
 // rolls back with the first that fails. A batch that fails on a
 // connection the server closed since its last use (the server restarted)
-// is sent once more on a new one.
+// is sent once more on a new one. Had the server gone away between the
+// batch's commit and its reply, the second send stores a second copy:
+// one message when it has a Message-ID (the dedup key), as when a sender
+// retries after a 451.
 //
 // Before this, a 1 KiB delivery took four round trips (BEGIN, the
 // INSERT, a batch, COMMIT), and PostgreSQL spent as much CPU waking up
