@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ownmx/ownmx/dnsx/dnstest"
+	"github.com/ownmx/ownmx/internal/outagetest"
 	"github.com/ownmx/ownmx/internal/pgtest"
 	storepg "github.com/ownmx/ownmx/store/postgres"
 )
@@ -43,118 +42,42 @@ func TestPostgresDown(t *testing.T) {
 		"-dns", dns.Addr, "-check-local", "-hostname", "mx.inbox.test")
 	const from = "alice@good.example.org"
 
-	// phase is 0 before the stop, 1 while PostgreSQL is down, 2 once its
-	// restart has begun: a message whose sending starts and ends in phase
-	// 1 was sent while the database was down.
-	var phase atomic.Int32
-	type result struct {
-		id, msg    string
-		start, end int32
-		err        error
-	}
-	var (
-		mu      sync.Mutex
-		results []result
-		stop    = make(chan struct{})
-		wg      sync.WaitGroup
-	)
-	ackedBefore, ackedAfter := make(chan struct{}, clients*perConn), make(chan struct{}, clients*perConn)
-	// session returns a client in a session with the inbox: cl, or a new
-	// one when cl is nil.
-	session := func(cl *smtp.Client) (*smtp.Client, error) {
-		if cl != nil {
-			return cl, nil
+	// Each client keeps a session, and opens a new one when the server
+	// closed it (421) or it broke.
+	sessions := make([]*smtp.Client, clients)
+	defer func() {
+		for _, cl := range sessions {
+			if cl != nil {
+				cl.Close()
+			}
 		}
-		cl, err := smtp.Dial(s.addr)
-		if err != nil {
-			return nil, err
-		}
-		cl.CommandTimeout, cl.SubmissionTimeout = 10*time.Second, 10*time.Second
-		if err := cl.Hello("client.test"); err != nil {
-			cl.Close()
-			return nil, err
-		}
-		return cl, nil
-	}
-	dialErrs := make(chan error, clients)
-	for c := range clients {
-		wg.Go(func() {
-			retry := time.NewTicker(20 * time.Millisecond) // a sender's pause after a 4xx
-			defer retry.Stop()
-			var cl *smtp.Client
-			defer func() {
-				if cl != nil {
+	}()
+	results := outagetest.Burst{
+		Clients: clients, PerClient: perConn, Before: before, After: after, Downtime: downtime,
+		Stop:    func() { db.Stop(t) },
+		Restart: func() { db.Restart(t) },
+		Send: func(c, n int) (string, error) {
+			id := fmt.Sprintf("down-%d-%04d", c, n)
+			if sessions[c] == nil {
+				cl, err := smtp.Dial(s.addr)
+				if err != nil {
+					return id, err
+				}
+				cl.CommandTimeout, cl.SubmissionTimeout = 10*time.Second, 10*time.Second
+				if err := cl.Hello("client.test"); err != nil {
 					cl.Close()
+					return id, err
 				}
-			}()
-			for i := range perConn {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var err error
-				if cl, err = session(cl); err != nil {
-					dialErrs <- err
-					return
-				}
-				id := fmt.Sprintf("down-%d-%04d", c, i)
-				r := result{id: id, msg: message(from, id, body), start: phase.Load()}
-				r.err = send(cl, from, "bob@inbox.test", r.msg)
-				r.end = phase.Load()
-				mu.Lock()
-				results = append(results, r)
-				mu.Unlock()
-				var reply *smtp.SMTPError
-				switch {
-				case r.err == nil && r.start == 2:
-					ackedAfter <- struct{}{}
-				case r.err == nil:
-					ackedBefore <- struct{}{}
-				case !errors.As(r.err, &reply):
-					return // the session broke: reported below
-				default:
-					if reply.Code == 421 { // the server closed the session
-						cl.Close()
-						cl = nil
-					}
-					select {
-					case <-stop:
-						return
-					case <-retry.C:
-					}
-				}
+				sessions[c] = cl
 			}
-		})
-	}
-	halt := sync.OnceFunc(func() {
-		close(stop)
-		wg.Wait()
-	})
-	defer halt()
-	waitFor := func(acks chan struct{}, n int, what string) {
-		t.Helper()
-		deadline := time.After(60 * time.Second)
-		for range n {
-			select {
-			case <-acks:
-			case <-deadline:
-				t.Fatalf("no %d messages answered 250 %s within 60 s", n, what)
+			err := send(sessions[c], from, "bob@inbox.test", message(from, id, body))
+			if reply := (*smtp.SMTPError)(nil); err != nil && (!errors.As(err, &reply) || reply.Code == 421) {
+				sessions[c].Close()
+				sessions[c] = nil
 			}
-		}
-	}
-	waitFor(ackedBefore, before, "before the stop")
-	db.Stop(t)
-	phase.Store(1)
-	<-time.After(downtime) // the length of the outage, not a synchronisation
-	phase.Store(2)
-	db.Restart(t)
-	waitFor(ackedAfter, after, "after the restart")
-	halt()
-	close(dialErrs)
-	for err := range dialErrs {
-		t.Errorf("connecting to the inbox: %v", err)
-	}
+			return id, err
+		},
+	}.Run(t)
 
 	ctx := context.Background()
 	st, err := storepg.Open(ctx, db.URL(), nil)
@@ -164,34 +87,33 @@ func TestPostgresDown(t *testing.T) {
 	defer st.Close()
 	sent := map[string]string{}
 	for _, r := range results {
-		sent[r.id] = r.msg
+		sent[r.ID] = message(from, r.ID, body)
 	}
 	stored := storedMessages(t, st, "bob@inbox.test", sent)
 	var acked, deferred int
 	for _, r := range results {
 		var reply *smtp.SMTPError
-		whileDown := r.start == 1 && r.end == 1
 		switch {
-		case r.err == nil && whileDown:
-			t.Errorf("%s was answered 250 while PostgreSQL was down", r.id)
-		case r.err == nil:
+		case r.Err == nil && r.WhileDown():
+			t.Errorf("%s was answered 250 while PostgreSQL was down", r.ID)
+		case r.Err == nil:
 			acked++
-			if stored[r.id] != 1 {
-				t.Errorf("%s was answered 250 and is stored %d times", r.id, stored[r.id])
+			if stored[r.ID] != 1 {
+				t.Errorf("%s was answered 250 and is stored %d times", r.ID, stored[r.ID])
 			}
-		case !errors.As(r.err, &reply):
-			t.Errorf("%s: %v, want an SMTP reply", r.id, r.err)
-		case whileDown && (reply.Code/100 != 4 || reply.EnhancedCode[0] != 4):
-			t.Errorf("%s, sent while PostgreSQL was down: %d %v %q, want a temporary refusal", r.id, reply.Code, reply.EnhancedCode, reply.Message)
-		case whileDown:
+		case !errors.As(r.Err, &reply):
+			t.Errorf("%s: %v, want an SMTP reply", r.ID, r.Err)
+		case r.WhileDown() && (reply.Code/100 != 4 || reply.EnhancedCode[0] != 4):
+			t.Errorf("%s, sent while PostgreSQL was down: %d %v %q, want a temporary refusal", r.ID, reply.Code, reply.EnhancedCode, reply.Message)
+		case r.WhileDown():
 			if reply.Code == 451 {
 				deferred++
 			}
-			if stored[r.id] > 0 {
-				t.Errorf("%s was refused with %d while PostgreSQL was down, and is stored", r.id, reply.Code)
+			if stored[r.ID] > 0 {
+				t.Errorf("%s was refused with %d while PostgreSQL was down, and is stored", r.ID, reply.Code)
 			}
 		case reply.Code/100 != 4:
-			t.Errorf("%s: %d %v %q, want 250 or a temporary failure", r.id, reply.Code, reply.EnhancedCode, reply.Message)
+			t.Errorf("%s: %d %v %q, want 250 or a temporary failure", r.ID, reply.Code, reply.EnhancedCode, reply.Message)
 		}
 	}
 	if deferred < clients {

@@ -3,13 +3,12 @@ package postgres_test
 import (
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/ownmx/ownmx/internal/outagetest"
 	"github.com/ownmx/ownmx/internal/pgtest"
 	"github.com/ownmx/ownmx/smtpd"
 	"github.com/ownmx/ownmx/smtpd/smtptest"
@@ -41,79 +40,16 @@ func TestOutageDuringBurst(t *testing.T) {
 	db := sqlDB(t, base)
 	running := goleak.IgnoreCurrent()
 
-	// phase is 0 before the stop, 1 while PostgreSQL is down, 2 once its
-	// restart has begun. A send that starts and ends in phase 1 ran while
-	// the database was down.
-	var phase atomic.Int32
-	type result struct {
-		id         string
-		start, end int32
-		err        error
-	}
-	var (
-		mu      sync.Mutex
-		results []result
-		stop    = make(chan struct{})
-		wg      sync.WaitGroup
-	)
-	ackedBefore, ackedAfter := make(chan struct{}, clients*perClient), make(chan struct{}, clients*perClient)
-	for c := range clients {
-		wg.Go(func() {
-			retry := time.NewTicker(20 * time.Millisecond) // a sender's pause after a 4xx
-			defer retry.Stop()
-			for i := range perClient {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := fmt.Sprintf("c%d-%04d", c, i)
-				start := phase.Load()
-				err := smtptest.Send(addr, "alice@example.org", []string{"me@example.com"},
-					"Subject: "+id+"\r\nMessage-ID: <"+id+"@outage.test>\r\n\r\nbody of "+id+"\r\n")
-				r := result{id: id, start: start, end: phase.Load(), err: err}
-				mu.Lock()
-				results = append(results, r)
-				mu.Unlock()
-				switch {
-				case err == nil && r.start == 2:
-					ackedAfter <- struct{}{}
-				case err == nil:
-					ackedBefore <- struct{}{}
-				default:
-					select {
-					case <-stop:
-						return
-					case <-retry.C:
-					}
-				}
-			}
-		})
-	}
-	halt := sync.OnceFunc(func() {
-		close(stop)
-		wg.Wait()
-	})
-	defer halt()
-	waitFor := func(acks chan struct{}, n int, what string) {
-		t.Helper()
-		deadline := time.After(60 * time.Second)
-		for range n {
-			select {
-			case <-acks:
-			case <-deadline:
-				t.Fatalf("no %d messages answered 250 %s within 60 s", n, what)
-			}
-		}
-	}
-	waitFor(ackedBefore, before, "before the stop")
-	srv.Stop(t)
-	phase.Store(1)
-	<-time.After(down) // the length of the outage, not a synchronisation
-	phase.Store(2)
-	srv.Restart(t)
-	waitFor(ackedAfter, after, "after the restart")
-	halt()
+	results := outagetest.Burst{
+		Clients: clients, PerClient: perClient, Before: before, After: after, Downtime: down,
+		Stop:    func() { srv.Stop(t) },
+		Restart: func() { srv.Restart(t) },
+		Send: func(c, n int) (string, error) {
+			id := fmt.Sprintf("c%d-%04d", c, n)
+			return id, smtptest.Send(addr, "alice@example.org", []string{"me@example.com"},
+				"Subject: "+id+"\r\nMessage-ID: <"+id+"@outage.test>\r\n\r\nbody of "+id+"\r\n")
+		},
+	}.Run(t)
 
 	stored := map[string]int{}
 	rows, err := db.Query(t.Context(), `SELECT m.subject, count(*) FROM mail_messages m JOIN mail_entries e ON e.message = m.id GROUP BY m.subject`)
@@ -135,22 +71,21 @@ func TestOutageDuringBurst(t *testing.T) {
 	for _, r := range results {
 		var reply *smtpd.Error
 		switch {
-		case r.err == nil:
+		case r.Err == nil && r.WhileDown():
+			t.Errorf("%s was answered 250 while PostgreSQL was down", r.ID)
+		case r.Err == nil:
 			acked++
-			if stored[r.id] != 1 {
-				t.Errorf("%s was answered 250 and is stored %d times", r.id, stored[r.id])
+			if stored[r.ID] != 1 {
+				t.Errorf("%s was answered 250 and is stored %d times", r.ID, stored[r.ID])
 			}
-		case !errors.As(r.err, &reply):
-			t.Errorf("%s: %v, want an SMTP reply", r.id, r.err)
-		case r.start == 1 && r.end == 1 && (reply.Code != 451 || reply.Enhanced[0] != 4):
-			t.Errorf("%s, sent while PostgreSQL was down: %d %v %q, want 451 4.x.x", r.id, reply.Code, reply.Enhanced, reply.Message)
-		case r.start == 1 && r.end == 1:
+		case !errors.As(r.Err, &reply):
+			t.Errorf("%s: %v, want an SMTP reply", r.ID, r.Err)
+		case r.WhileDown() && (reply.Code != 451 || reply.Enhanced[0] != 4):
+			t.Errorf("%s, sent while PostgreSQL was down: %d %v %q, want 451 4.x.x", r.ID, reply.Code, reply.Enhanced, reply.Message)
+		case r.WhileDown():
 			deferredWhileDown++
 		case reply.Code/100 != 4:
-			t.Errorf("%s: %d %v %q, want 250 or a temporary failure", r.id, reply.Code, reply.Enhanced, reply.Message)
-		}
-		if r.err == nil && r.start == 1 && r.end == 1 {
-			t.Errorf("%s was answered 250 while PostgreSQL was down", r.id)
+			t.Errorf("%s: %d %v %q, want 250 or a temporary failure", r.ID, reply.Code, reply.Enhanced, reply.Message)
 		}
 	}
 	if deferredWhileDown < clients {
