@@ -130,9 +130,9 @@ func tlsServer(t *testing.T, getCert func(*tls.ClientHelloInfo) (*tls.Certificat
 // serverName, and returns the serial number of the verified certificate.
 func verifiedSerial(t *testing.T, addr, serverName string, roots *x509.CertPool) string {
 	t.Helper()
-	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: acmeHost, RootCAs: roots,
-		// The name to verify is always acmeHost; SNI is sent only when
-		// serverName is set.
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: serverName, RootCAs: roots,
+		// Without a serverName no SNI is sent, and the certificate is
+		// verified for acmeHost here.
 		InsecureSkipVerify: serverName == "",
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if serverName != "" {
