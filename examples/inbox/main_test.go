@@ -684,6 +684,7 @@ func TestFlags(t *testing.T) {
 	}{
 		{nil, "-domain is required"},
 		{[]string{"-domain", "inbox.test", "-tls-cert", "x.pem"}, "-tls-cert and -tls-key go together"},
+		{[]string{"-domain", "inbox.test", "-tls-cert", "x.pem", "-tls-key", "y.pem", "-acme-dir", "acme"}, "-acme-dir and -tls-cert are two sources"},
 		{[]string{"-domain", "inbox.test", "-log-level", "loud"}, `-log-level "loud"`},
 		{[]string{"-domain", "inbox.test", "extra"}, `unexpected argument "extra"`},
 		{[]string{"-domain", "inbox.test", "-max-size", "0"}, "-max-size 0"},
