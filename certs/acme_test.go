@@ -4,34 +4,25 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"io"
-	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/letsencrypt/pebble/v2/ca"
-	"github.com/letsencrypt/pebble/v2/db"
-	"github.com/letsencrypt/pebble/v2/va"
-	"github.com/letsencrypt/pebble/v2/wfe"
 	"golang.org/x/crypto/acme/autocert"
 
+	"github.com/ownmx/ownmx/certs/acmetest"
 	"github.com/ownmx/ownmx/dnsx/dnstest"
 )
 
 const acmeHost = "mx.example.test"
 
-// pebble is Let's Encrypt's test ACME server, run in-process on loopback.
+// pebble is acmetest's server with the listener its HTTP-01 requests
+// reach.
 type pebble struct {
-	directoryURL string
-	client       *http.Client // trusts pebble's own TLS
-	roots        *x509.CertPool
-	orders       atomic.Int64 // new-order requests seen
-	challengeLn  net.Listener // where pebble's VA asks for HTTP-01 answers
+	*acmetest.Server
+	challengeLn net.Listener
 }
 
 // startPebble starts pebble issuing certificates valid for validity
@@ -39,8 +30,6 @@ type pebble struct {
 // points acmeHost at 127.0.0.1.
 func startPebble(t *testing.T, validity time.Duration) *pebble {
 	t.Helper()
-	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
-	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
 	dns := dnstest.NewServer(t, "example.test. 3600 IN SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 300\n"+
 		acmeHost+". 3600 IN A 127.0.0.1\n")
 	challengeLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -48,28 +37,8 @@ func startPebble(t *testing.T, validity time.Duration) *pebble {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { challengeLn.Close() })
-	httpPort := challengeLn.Addr().(*net.TCPAddr).Port
-
-	logger := log.New(io.Discard, "", 0)
-	store := db.NewMemoryStore()
-	profiles := map[string]ca.Profile{"default": {Description: "test", ValidityPeriod: uint64(validity / time.Second)}}
-	authority := ca.New(logger, store, "", "ecdsa", 0, 1, profiles)
-	validator := va.New(logger, httpPort, 0, false, dns.Addr, store)
-	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 3, 5)
-	p := &pebble{challengeLn: challengeLn}
-	handler := front.Handler()
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/order-plz" {
-			p.orders.Add(1)
-		}
-		handler.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	p.directoryURL = srv.URL + "/dir"
-	p.client = srv.Client()
-	p.roots = x509.NewCertPool()
-	p.roots.AddCert(authority.GetRootCert(0).Cert)
-	return p
+	srv := acmetest.NewServer(t, acmetest.Options{DNS: dns.Addr, HTTPPort: challengeLn.Addr().(*net.TCPAddr).Port, Validity: validity})
+	return &pebble{Server: srv, challengeLn: challengeLn}
 }
 
 // serveChallenges answers pebble's HTTP-01 requests with a's handler.
@@ -155,7 +124,7 @@ func verifiedSerial(t *testing.T, addr, serverName string, roots *x509.CertPool)
 func newTestACME(t *testing.T, p *pebble, dir string) (*ACME, chan string) {
 	t.Helper()
 	a, err := NewACME(ACMEOptions{Hosts: []string{acmeHost}, Email: "postmaster@example.test", Dir: dir,
-		DirectoryURL: p.directoryURL, HTTPClient: p.client})
+		DirectoryURL: p.DirectoryURL, HTTPClient: p.Client})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,24 +143,24 @@ func TestACMEIssuesAndReusesAfterRestart(t *testing.T) {
 	p.serveChallenges(t, a)
 	addr := tlsServer(t, a.GetCertificate)
 
-	first := verifiedSerial(t, addr, acmeHost, p.roots)
+	first := verifiedSerial(t, addr, acmeHost, p.Roots)
 	// autocert tries TLS-ALPN-01 first, in an order of its own, which
 	// fails here as nothing answers on pebble's TLS port.
-	issued := p.orders.Load()
+	issued := p.Orders()
 	if issued == 0 {
 		t.Fatal("no order seen by pebble")
 	}
 	// A client without SNI, as many SMTP clients are, gets the same one.
-	if got := verifiedSerial(t, addr, "", p.roots); got != first {
+	if got := verifiedSerial(t, addr, "", p.Roots); got != first {
 		t.Fatalf("a client without SNI got serial %s, want %s", got, first)
 	}
 
 	restarted, _ := newTestACME(t, p, dir)
 	addr2 := tlsServer(t, restarted.GetCertificate)
-	if got := verifiedSerial(t, addr2, acmeHost, p.roots); got != first {
+	if got := verifiedSerial(t, addr2, acmeHost, p.Roots); got != first {
 		t.Fatalf("after a restart the serial is %s, want the stored %s", got, first)
 	}
-	if n := p.orders.Load(); n != issued {
+	if n := p.Orders(); n != issued {
 		t.Fatalf("orders after the restart: %d, want still %d", n, issued)
 	}
 }
@@ -205,18 +174,18 @@ func TestACMERenews(t *testing.T) {
 	p.serveChallenges(t, a)
 	addr := tlsServer(t, a.GetCertificate)
 
-	first := verifiedSerial(t, addr, acmeHost, p.roots)
-	issued := p.orders.Load()
+	first := verifiedSerial(t, addr, acmeHost, p.Roots)
+	issued := p.Orders()
 	<-stored // the first certificate
 	select {
 	case <-stored:
 	case <-time.After(30 * time.Second):
 		t.Fatal("no renewed certificate stored within 30 s of a 9 s certificate")
 	}
-	if got := verifiedSerial(t, addr, acmeHost, p.roots); got == first {
+	if got := verifiedSerial(t, addr, acmeHost, p.Roots); got == first {
 		t.Fatalf("after the renewal the serial is still %s", got)
 	}
-	if n := p.orders.Load(); n <= issued {
+	if n := p.Orders(); n <= issued {
 		t.Fatalf("orders: %d after the renewal, %d before", n, issued)
 	}
 }
