@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/ownmx/ownmx/certs/acmetest"
 	"github.com/ownmx/ownmx/dnsx/dnstest"
 )
 
@@ -67,5 +69,58 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, data, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestACMECertificate starts the inbox with -acme-* against pebble on
+// loopback: the first STARTTLS gets a certificate for -hostname issued by
+// pebble over HTTP-01 answered on -acme-http, and a restart on the same
+// -acme-dir serves it again without a new order.
+func TestACMECertificate(t *testing.T) {
+	dns := dnstest.NewServer(t, testZone())
+	caDNS := dnstest.NewServer(t, "inbox.test. 3600 IN SOA ns.inbox.test. hostmaster.inbox.test. 1 3600 600 86400 300\n"+
+		"mx.inbox.test. 3600 IN A 127.0.0.1\n")
+	// A free port for -acme-http, known before pebble starts: pebble's
+	// validation authority takes it at construction.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := ln.Addr().String()
+	ln.Close()
+	ca := acmetest.NewServer(t, acmetest.Options{DNS: caDNS.Addr, HTTPPort: ln.Addr().(*net.TCPAddr).Port})
+	t.Setenv("SSL_CERT_FILE", ca.CertFile) // the inbox trusts pebble's HTTPS the usual way
+	acmeDir := filepath.Join(t.TempDir(), "acme")
+	args := []string{"-domain", "inbox.test", "-maildir", filepath.Join(t.TempDir(), "mail"), "-dns", dns.Addr,
+		"-hostname", "mx.inbox.test", "-acme-dir", acmeDir, "-acme-ca", ca.DirectoryURL,
+		"-acme-email", "postmaster@inbox.test", "-acme-http", httpAddr}
+
+	serial := func(s *server) string {
+		t.Helper()
+		c, err := smtp.DialStartTLS(s.addr, &tls.Config{RootCAs: ca.Roots, ServerName: "mx.inbox.test"})
+		if err != nil {
+			t.Fatalf("STARTTLS trusting pebble's root: %v", err)
+		}
+		defer c.Close()
+		if err := c.Noop(); err != nil { // the handshake is done at the first command
+			t.Fatalf("NOOP over TLS with the ACME certificate: %v", err)
+		}
+		st, _ := c.TLSConnectionState()
+		return st.PeerCertificates[0].SerialNumber.String()
+	}
+	s := start(t, args...)
+	first := serial(s)
+	issued := ca.Orders()
+	if issued == 0 {
+		t.Fatal("pebble saw no order")
+	}
+	s.kill()
+
+	s = start(t, args...)
+	if got := serial(s); got != first {
+		t.Fatalf("after a restart the serial is %s, want the stored %s", got, first)
+	}
+	if n := ca.Orders(); n != issued {
+		t.Fatalf("orders after the restart: %d, want still %d", n, issued)
 	}
 }
