@@ -15,6 +15,8 @@
 //   - dnsx is the DNS side: lookups on a resolver you choose, a cache, and
 //     a checker for your domain's MX, A, SPF and DMARC records.
 //     dnsx/dnstest serves DNS on loopback for tests.
+//   - certs gives STARTTLS its certificate: from PEM files reloaded when
+//     they change, or from an ACME CA such as Let's Encrypt (RFC 8555).
 //   - store is where mail lands: Maildir, written so that a 250 reply
 //     means the message is on disk.
 //   - message turns a received message into what applications use:

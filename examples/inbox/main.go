@@ -89,7 +89,11 @@
 //	-postgres URL                  keep mail and run the queue in this PostgreSQL database (see PostgreSQL)
 //	-queue-lease 5m0s              with -postgres, how long a host holds a delivery it tries
 //	-tls-cert FILE                 certificate (PEM) for STARTTLS, with -tls-key (default: no STARTTLS)
-//	-tls-key FILE                  its private key (PEM)
+//	-tls-key FILE                  its private key (PEM); both files are read again when they change, and on SIGHUP
+//	-acme-dir DIR                  get STARTTLS's certificate for -hostname from an ACME CA, keeping it in DIR (default: none)
+//	-acme-email ADDRESS            contact address given to the ACME CA (default: none)
+//	-acme-ca URL                   the ACME CA's directory (default: Let's Encrypt, https://acme-v02.api.letsencrypt.org/directory)
+//	-acme-http :80                 where the ACME CA's HTTP-01 challenges are answered
 //	-log-level info                least important records logged: debug, info, warn or error
 //
 // A client network is an IPv4 address or an IPv6 /64. Before a client sends
@@ -254,6 +258,19 @@
 // so a busy sender's domain is not asked the same questions for every
 // message.
 //
+// # Certificates
+//
+// STARTTLS needs a certificate for -hostname. Either give it as files
+// (-tls-cert, -tls-key), read again when they change (checked at most every
+// 5 s) or at once on SIGHUP; a pair that fails to load keeps the previous
+// one in use and is logged. Or let inbox get it from Let's Encrypt (or
+// another ACME CA, -acme-ca) with -acme-dir: it proves it holds -hostname
+// by answering HTTP-01 challenges on -acme-http (port 80, which must reach
+// it from the internet), keeps the account and certificate in -acme-dir
+// (mode 0700) so that a restart reuses them, and renews the certificate 30
+// days before it expires. The first STARTTLS waits for the certificate.
+// The CA's HTTPS is trusted as Go does (SSL_CERT_FILE names other roots).
+//
 // # Stopping
 //
 // SIGINT or SIGTERM stops accepting connections, lets every transaction in
@@ -264,7 +281,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -279,7 +295,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/acme"
+
 	"github.com/ownmx/ownmx/auth"
+	"github.com/ownmx/ownmx/certs"
 	"github.com/ownmx/ownmx/dnsx"
 	"github.com/ownmx/ownmx/forward"
 	"github.com/ownmx/ownmx/queue"
@@ -324,6 +343,10 @@ type config struct {
 	maxPerIP   int
 	tlsCert    string
 	tlsKey     string
+	acmeDir    string // -acme-dir, "" for no ACME
+	acmeEmail  string
+	acmeCA     string
+	acmeHTTP   string
 	level      slog.Level
 	checkLocal bool
 
@@ -394,6 +417,10 @@ func run(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if in.keyPair != nil {
+		stopReload := reloadOnHangup(in.keyPair)
+		defer stopReload()
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	// The queue runs its deliveries until the server has stopped, so that
@@ -468,6 +495,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.maxPerIP, "max-conn-per-ip", 0, "most connections at once from one client network, an IPv4 address or an IPv6 /64 (0: smtpd's default, 50)")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "certificate `file` (PEM) for STARTTLS, with -tls-key")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "private key `file` (PEM) for STARTTLS, with -tls-cert")
+	fs.StringVar(&cfg.acmeDir, "acme-dir", "", "get STARTTLS's certificate for -hostname from an ACME CA, keeping it in `dir`")
+	fs.StringVar(&cfg.acmeEmail, "acme-email", "", "contact `address` given to the ACME CA")
+	fs.StringVar(&cfg.acmeCA, "acme-ca", acme.LetsEncryptURL, "the ACME CA's directory `URL`")
+	fs.StringVar(&cfg.acmeHTTP, "acme-http", ":80", "`address` where the ACME CA's HTTP-01 challenges are answered")
 	level := fs.String("log-level", "info", "least important log records written: debug, info, warn or error")
 	fs.IntVar(&cfg.maxMailboxes, "max-mailboxes", store.DefaultMaxMailboxes, "most mailboxes a domain may have without -users; mail to a new address past it gets 450 4.2.1 (negative: no limit)")
 	fs.IntVar(&cfg.maxNewPerHour, "max-new-mailboxes-per-hour", store.DefaultMaxNewMailboxesPerHour, "most new mailboxes made in any hour without -users, all domains together; past it, 450 4.2.1 (negative: no limit)")
@@ -548,6 +579,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return nil, errors.New("-tls-cert and -tls-key go together: give both or neither")
 	}
+	if cfg.acmeDir != "" && cfg.tlsCert != "" {
+		return nil, errors.New("-acme-dir and -tls-cert are two sources of the certificate: give one")
+	}
 	if cfg.hostname == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -576,6 +610,8 @@ type inbox struct {
 	q      queuer // nil when mail goes straight to the store
 	routes *route.Mux
 	close  []func() // what to close when the server has stopped
+	// keyPair is -tls-cert and -tls-key, reloaded on SIGHUP; nil without.
+	keyPair *certs.KeyPair
 }
 
 // mailStore is where mail is kept: the Maildirs (store.Mailboxes) or
@@ -634,13 +670,9 @@ func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
 	}
 	disk := &store.Maildir{Dir: home}
 
-	var tlsConfig *tls.Config
-	if cfg.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
-		if err != nil {
-			return nil, fmt.Errorf("-tls-cert %q, -tls-key %q: %w", cfg.tlsCert, cfg.tlsKey, err)
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tlsConfig, err := in.certificates(cfg, log)
+	if err != nil {
+		return nil, err
 	}
 
 	var resolver dnsx.Resolver

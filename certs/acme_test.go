@@ -1,0 +1,204 @@
+package certs
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/acme/autocert"
+
+	"github.com/ownmx/ownmx/certs/acmetest"
+	"github.com/ownmx/ownmx/dnsx/dnstest"
+)
+
+const acmeHost = "mx.example.test"
+
+// pebble is acmetest's server with the listener its HTTP-01 requests
+// reach.
+type pebble struct {
+	*acmetest.Server
+	challengeLn net.Listener
+}
+
+// startPebble starts pebble issuing certificates valid for validity
+// (0: pebble's default), with names resolved by a dnstest server that
+// points acmeHost at 127.0.0.1.
+func startPebble(t *testing.T, validity time.Duration) *pebble {
+	t.Helper()
+	dns := dnstest.NewServer(t, "example.test. 3600 IN SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 300\n"+
+		acmeHost+". 3600 IN A 127.0.0.1\n")
+	challengeLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { challengeLn.Close() })
+	srv := acmetest.NewServer(t, acmetest.Options{DNS: dns.Addr, HTTPPort: challengeLn.Addr().(*net.TCPAddr).Port, Validity: validity})
+	return &pebble{Server: srv, challengeLn: challengeLn}
+}
+
+// serveChallenges answers pebble's HTTP-01 requests with a's handler.
+func (p *pebble) serveChallenges(t *testing.T, a *ACME) {
+	t.Helper()
+	srv := &http.Server{Handler: a.HTTPHandler()}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(p.challengeLn) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+}
+
+// notifyingCache tells when a certificate (not an account key or token) is
+// stored.
+type notifyingCache struct {
+	autocert.Cache
+	stored chan string
+}
+
+func (c *notifyingCache) Put(ctx context.Context, key string, data []byte) error {
+	err := c.Cache.Put(ctx, key, data)
+	if key == acmeHost || key == acmeHost+"+rsa" {
+		c.stored <- key
+	}
+	return err
+}
+
+// tlsServer serves TLS on loopback with getCert and returns its address.
+func tlsServer(t *testing.T, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: getCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(time.Minute))
+				c.(*tls.Conn).Handshake()
+				c.Read(make([]byte, 1)) // until the client closes
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// verifiedSerial dials addr as a client that trusts only roots, asking for
+// serverName, and returns the serial number of the verified certificate.
+func verifiedSerial(t *testing.T, addr, serverName string, roots *x509.CertPool) string {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: serverName, RootCAs: roots,
+		// Without a serverName no SNI is sent, and the certificate is
+		// verified for acmeHost here.
+		InsecureSkipVerify: serverName == "",
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if serverName != "" {
+				return nil
+			}
+			opts := x509.VerifyOptions{DNSName: acmeHost, Roots: roots, Intermediates: x509.NewCertPool()}
+			for _, c := range cs.PeerCertificates[1:] {
+				opts.Intermediates.AddCert(c)
+			}
+			_, err := cs.PeerCertificates[0].Verify(opts)
+			return err
+		}})
+	if err != nil {
+		t.Fatalf("TLS client trusting pebble's root: %v", err)
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+}
+
+func newTestACME(t *testing.T, p *pebble, dir string) (*ACME, chan string) {
+	t.Helper()
+	a, err := NewACME(ACMEOptions{Hosts: []string{acmeHost}, Email: "postmaster@example.test", Dir: dir,
+		DirectoryURL: p.DirectoryURL, HTTPClient: p.Client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := make(chan string, 16)
+	a.Manager.Cache = &notifyingCache{Cache: a.Manager.Cache, stored: stored}
+	return a, stored
+}
+
+// TestACMEIssuesAndReusesAfterRestart gets a certificate from pebble over
+// HTTP-01, then starts a new ACME on the same directory, as after a
+// restart: it serves the same certificate without a new order.
+func TestACMEIssuesAndReusesAfterRestart(t *testing.T) {
+	p := startPebble(t, 0)
+	dir := t.TempDir()
+	a, _ := newTestACME(t, p, dir)
+	p.serveChallenges(t, a)
+	addr := tlsServer(t, a.GetCertificate)
+
+	first := verifiedSerial(t, addr, acmeHost, p.Roots)
+	// autocert tries TLS-ALPN-01 first, in an order of its own, which
+	// fails here as nothing answers on pebble's TLS port.
+	issued := p.Orders()
+	if issued == 0 {
+		t.Fatal("no order seen by pebble")
+	}
+	// A client without SNI, as many SMTP clients are, gets the same one.
+	if got := verifiedSerial(t, addr, "", p.Roots); got != first {
+		t.Fatalf("a client without SNI got serial %s, want %s", got, first)
+	}
+
+	restarted, _ := newTestACME(t, p, dir)
+	addr2 := tlsServer(t, restarted.GetCertificate)
+	if got := verifiedSerial(t, addr2, acmeHost, p.Roots); got != first {
+		t.Fatalf("after a restart the serial is %s, want the stored %s", got, first)
+	}
+	if n := p.Orders(); n != issued {
+		t.Fatalf("orders after the restart: %d, want still %d", n, issued)
+	}
+}
+
+// TestACMERenews has pebble issue certificates valid for 9 seconds: the
+// manager renews the certificate a third of its life before it expires,
+// and the next client gets the new one.
+func TestACMERenews(t *testing.T) {
+	p := startPebble(t, 9*time.Second)
+	a, stored := newTestACME(t, p, t.TempDir())
+	p.serveChallenges(t, a)
+	addr := tlsServer(t, a.GetCertificate)
+
+	first := verifiedSerial(t, addr, acmeHost, p.Roots)
+	issued := p.Orders()
+	<-stored // the first certificate
+	select {
+	case <-stored:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no renewed certificate stored within 30 s of a 9 s certificate")
+	}
+	if got := verifiedSerial(t, addr, acmeHost, p.Roots); got == first {
+		t.Fatalf("after the renewal the serial is still %s", got)
+	}
+	if n := p.Orders(); n <= issued {
+		t.Fatalf("orders: %d after the renewal, %d before", n, issued)
+	}
+}
+
+func TestNewACMEChecksOptions(t *testing.T) {
+	for _, opts := range []ACMEOptions{
+		{Dir: "x"},
+		{Hosts: []string{acmeHost}},
+		{Hosts: []string{""}, Dir: "x"},
+		{Hosts: []string{"127.0.0.1"}, Dir: "x"},
+	} {
+		if _, err := NewACME(opts); err == nil {
+			t.Errorf("NewACME(%+v) accepted", opts)
+		}
+	}
+}
