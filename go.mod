@@ -16,6 +16,8 @@ require (
 	golang.org/x/sys v0.47.0
 )
 
+require golang.org/x/time v0.15.0
+
 require (
 	dario.cat/mergo v1.0.1 // indirect
 	github.com/Masterminds/goutils v1.1.1 // indirect
