@@ -16,7 +16,10 @@ require (
 	golang.org/x/sys v0.47.0
 )
 
-require golang.org/x/time v0.15.0
+require (
+	github.com/pires/go-proxyproto v0.11.0
+	golang.org/x/time v0.15.0
+)
 
 require (
 	dario.cat/mergo v1.0.1 // indirect
