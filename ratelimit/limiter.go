@@ -57,6 +57,10 @@ type Limiter struct {
 	// it, the least recently used is forgotten (its client starts again
 	// with a full bucket). Default 100,000: some 10 MB per limit.
 	MaxKeys int
+	// Exempt lists the client networks no limit applies to (this
+	// machine's own address, say, for local scripts and health checks);
+	// their messages do not count against their sender domain either.
+	Exempt []netip.Prefix
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 
@@ -84,7 +88,7 @@ func Key(addr netip.Addr) netip.Prefix {
 func (l *Limiter) Connect(next smtpd.ConnectHandler) smtpd.ConnectHandler {
 	return smtpd.ConnectFunc(func(ctx context.Context, c *smtpd.Conn) error {
 		l.init()
-		if !l.conns.allow(Key(c.RemoteAddr.Addr()), l.now()) {
+		if ip := c.RemoteAddr.Addr(); !l.exempt(ip) && !l.conns.allow(Key(ip), l.now()) {
 			return smtpd.Errorf(421, smtpd.EnhancedCode{4, 7, 0}, "Too many connections from your network (at most %d a minute), try again later", limit(l.ConnPerMinute, DefaultConnPerMinute))
 		}
 		if next == nil {
@@ -101,6 +105,9 @@ func (l *Limiter) Connect(next smtpd.ConnectHandler) smtpd.ConnectHandler {
 func (l *Limiter) Mail(next smtpd.MailHandler) smtpd.MailHandler {
 	return smtpd.MailFunc(func(ctx context.Context, env *smtpd.Envelope) error {
 		l.init()
+		if l.exempt(env.Conn.RemoteAddr.Addr()) {
+			return callMail(ctx, next, env)
+		}
 		now := l.now()
 		if !l.msgs.allow(Key(env.Conn.RemoteAddr.Addr()), now) {
 			return smtpd.Errorf(451, smtpd.EnhancedCode{4, 7, 1}, "Too many messages from your network (at most %d a minute), try again later", limit(l.MsgPerMinute, DefaultMsgPerMinute))
@@ -108,11 +115,27 @@ func (l *Limiter) Mail(next smtpd.MailHandler) smtpd.MailHandler {
 		if d := SenderDomain(env.From); d != "" && !l.domainTable.allow(d, now) {
 			return smtpd.Errorf(451, smtpd.EnhancedCode{4, 7, 1}, "Too many messages from %s (at most %d a minute), try again later", d, limit(l.DomainPerMinute, DefaultDomainPerMinute))
 		}
-		if next == nil {
-			return nil
-		}
-		return next.Mail(ctx, env)
+		return callMail(ctx, next, env)
 	})
+}
+
+// callMail runs next, if any.
+func callMail(ctx context.Context, next smtpd.MailHandler, env *smtpd.Envelope) error {
+	if next == nil {
+		return nil
+	}
+	return next.Mail(ctx, env)
+}
+
+// exempt reports whether ip is in Exempt.
+func (l *Limiter) exempt(ip netip.Addr) bool {
+	ip = ip.Unmap().WithZone("")
+	for _, p := range l.Exempt {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // SenderDomain returns the domain of a reverse-path as the domain limit

@@ -195,6 +195,30 @@ func TestNegativeMeansNone(t *testing.T) {
 	}
 }
 
+// TestExempt: a client network in Exempt is never limited, and its
+// messages do not count against their domain; others still are.
+func TestExempt(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	lim := &ratelimit.Limiter{ConnPerMinute: 1, MsgPerMinute: 1, DomainPerMinute: 1, Now: clock.Now,
+		Exempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}}
+	addr := start(t, lim)
+	exempt, other := netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")
+	for i := range 3 {
+		if r := greeting(t, addr, exempt); r.Code != 220 {
+			t.Fatalf("connection %d from the exempt address: %v, want 220", i+1, r)
+		}
+		if err := send(addr, exempt, "a@sender.example"); err != nil {
+			t.Fatalf("message %d from the exempt address: %v", i+1, err)
+		}
+	}
+	if err := send(addr, other, "a@sender.example"); err != nil {
+		t.Errorf("first message of sender.example from another address: %v, want accepted", err)
+	}
+	if r := greeting(t, addr, other); r.Code != 421 {
+		t.Errorf("second connection from another address: %v, want 421", r)
+	}
+}
+
 // TestKey: IPv4 addresses count alone, IPv6 ones by /64, IPv4-mapped IPv6
 // as IPv4, zones dropped.
 func TestKey(t *testing.T) {
