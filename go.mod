@@ -9,16 +9,15 @@ require (
 	github.com/emersion/go-smtp v0.25.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/jackc/tern/v2 v2.3.4
+	github.com/letsencrypt/pebble/v2 v2.10.3
 	github.com/miekg/dns v1.1.73
+	github.com/pires/go-proxyproto v0.11.0
 	go.uber.org/goleak v1.3.0
 	go.yaml.in/yaml/v3 v3.0.6 // tests only: reads the RFC 7208 SPF test suite (auth/rfc7208_test.go)
+	golang.org/x/crypto v0.58.0
 	golang.org/x/net v0.60.0
 	golang.org/x/sys v0.49.0
-)
-
-require (
-	github.com/letsencrypt/pebble/v2 v2.10.3
-	golang.org/x/crypto v0.58.0
+	golang.org/x/time v0.15.0
 )
 
 require (

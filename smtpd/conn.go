@@ -31,9 +31,13 @@ type conn struct {
 	log *slog.Logger  // made by logger when first needed
 
 	info      Conn
-	clientKey netip.Prefix // what MaxConnectionsPerIP counts it under
+	clientKey netip.Prefix // what MaxConnectionsPerIP counts it under (s.mu guards it)
 	ctx       context.Context
 	cancel    context.CancelFunc
+
+	proxied      bool      // from Server.ProxyFrom: a PROXY header comes first
+	proxyEnd     time.Time // the deadline of the PROXY header, while it is read
+	countedPerIP bool      // counted under clientKey (s.mu guards it)
 
 	// Deadlines (see socketReader).
 	lineStart   time.Time // when the line being read may have started
@@ -69,6 +73,9 @@ type conn struct {
 func (c *conn) serve() {
 	defer c.end()
 	c.setState(StateNew)
+	if c.proxied && !c.readProxyHeader() {
+		return
+	}
 	if !c.greet() {
 		return
 	}
@@ -542,7 +549,7 @@ func (c *conn) Close() error {
 // finds its place free.
 func (c *conn) release() {
 	if c.released.CompareAndSwap(false, true) {
-		c.srv.releaseSlot(c.clientKey)
+		c.srv.releaseSlot(c)
 	}
 }
 

@@ -92,6 +92,9 @@ func (c *conn) readDeadline() time.Time {
 	if c.sessionEnd.Before(d) {
 		d = c.sessionEnd
 	}
+	if !c.proxyEnd.IsZero() && c.proxyEnd.Before(d) {
+		d = c.proxyEnd
+	}
 	return d
 }
 

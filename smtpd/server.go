@@ -148,6 +148,25 @@ type Server struct {
 	// server runs on. A negative value means no reserve.
 	FreeSpaceReserve int64
 
+	// ProxyFrom lists the load balancers and proxies (HAProxy, a cloud
+	// load balancer) that connect on behalf of clients and start each
+	// connection with a PROXY protocol header, v1 or v2 (HAProxy's
+	// proxy-protocol.txt). From them the header is required: a connection
+	// without a valid one within ProxyHeaderTimeout is logged and closed.
+	// The client's address it carries is then the connection's
+	// RemoteAddr, which the Connect handler, SPF, MaxConnectionsPerIP and
+	// the Received header see; a LOCAL header (a health check) keeps the
+	// proxy's address. From any other address a PROXY header is not
+	// believed: it is a command line like any other, answered 500. Nil
+	// means no PROXY protocol at all. ConnState's StateNew still sees the
+	// proxy's address: it is called before the header is read.
+	ProxyFrom []netip.Prefix
+	// ProxyHeaderTimeout bounds the wait for the PROXY header of a
+	// connection from ProxyFrom; default 5 seconds. It is waited for on
+	// the connection's own goroutine: a silent proxy connection delays no
+	// other client.
+	ProxyHeaderTimeout time.Duration
+
 	// Connect, if set, runs before the greeting.
 	Connect ConnectHandler
 	// Mail, if set, is asked about each MAIL FROM.
@@ -412,6 +431,7 @@ func (s *Server) newConn(raw net.Conn) *conn {
 			LocalAddr:  addrPort(raw.LocalAddr()),
 		},
 		clientKey: s.clientKey(remote.Addr()),
+		proxied:   s.proxyTrusted(remote.Addr()),
 	}
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(socketReader{c})
@@ -425,12 +445,11 @@ func (s *Server) newConn(raw net.Conn) *conn {
 	s.init()
 	s.conns[c] = struct{}{}
 	s.nconns++
-	s.perIP[c.clientKey]++
-	switch {
-	case s.nconns > s.maxConnections():
+	if s.nconns > s.maxConnections() {
 		c.refusal = Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many connections, try again later", s.hostname())
-	case s.perIP[c.clientKey] > s.maxConnectionsPerIP():
-		c.refusal = Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many connections from your network, try again later", s.hostname())
+	}
+	if !c.proxied { // counted once its PROXY header says who the client is
+		s.countClient(c)
 	}
 	changed := s.updateOverload()
 	s.mu.Unlock()
@@ -440,11 +459,23 @@ func (s *Server) newConn(raw net.Conn) *conn {
 	return c
 }
 
-func (s *Server) releaseSlot(key netip.Prefix) {
+// countClient counts c under MaxConnectionsPerIP by its clientKey and
+// refuses it when its network is over the cap; s.mu is held.
+func (s *Server) countClient(c *conn) {
+	c.countedPerIP = true
+	s.perIP[c.clientKey]++
+	if c.refusal == nil && s.perIP[c.clientKey] > s.maxConnectionsPerIP() {
+		c.refusal = Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many connections from your network, try again later", s.hostname())
+	}
+}
+
+func (s *Server) releaseSlot(c *conn) {
 	s.mu.Lock()
 	s.nconns--
-	if s.perIP[key]--; s.perIP[key] <= 0 {
-		delete(s.perIP, key)
+	if key := c.clientKey; c.countedPerIP {
+		if s.perIP[key]--; s.perIP[key] <= 0 {
+			delete(s.perIP, key)
+		}
 	}
 	changed := s.updateOverload()
 	s.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -129,6 +130,80 @@ func TestFlagsWired(t *testing.T) {
 		}
 		if replies[0] != 220 || replies[1] != 220 || replies[2] != 421 {
 			t.Errorf("greetings of three connections %v, want [220 220 421]", replies)
+		}
+	})
+
+	// greet connects from ip, sends header if any, and returns the
+	// greeting's code; the connection stays open until the test ends.
+	greet := func(t *testing.T, addr, ip string, header string) int {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		conn, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		c := smtptest.NewClient(t, conn)
+		if header != "" {
+			if err := c.WriteRaw(header); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, err := c.ReadReply()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Code
+	}
+
+	t.Run("rate-conn", func(t *testing.T) {
+		// 127.0.0.1 is exempt by default (-rate-exempt): 127.0.0.2 is not.
+		s := start(t, append(base, "-rate-conn", "2")...)
+		var replies []int
+		for range 3 {
+			replies = append(replies, greet(t, s.addr, "127.0.0.2", ""))
+		}
+		replies = append(replies, greet(t, s.addr, "127.0.0.3", ""))
+		for range 3 {
+			replies = append(replies, greet(t, s.addr, "127.0.0.1", ""))
+		}
+		if want := []int{220, 220, 421, 220, 220, 220, 220}; !slices.Equal(replies, want) {
+			t.Errorf("greetings %v, want %v (127.0.0.2 three times, 127.0.0.3, exempt 127.0.0.1 three times)", replies, want)
+		}
+	})
+
+	t.Run("rate-msg", func(t *testing.T) {
+		s := start(t, append(base, "-rate-msg", "1", "-rate-exempt", "")...)
+		c := dial(t, s.addr)
+		if err := send(c, "alice@good.example.org", "bob@inbox.test", message("alice@good.example.org", "one", body)); err != nil {
+			t.Fatalf("first message: %v", err)
+		}
+		c = dial(t, s.addr)
+		wantCode(t, "second MAIL in a minute", c.Mail("alice@good.example.org", nil), 451, "4.7.1")
+	})
+
+	t.Run("rate-domain", func(t *testing.T) {
+		s := start(t, append(base, "-rate-domain", "1", "-rate-exempt", "")...)
+		c := dial(t, s.addr)
+		if err := send(c, "alice@good.example.org", "bob@inbox.test", message("alice@good.example.org", "one", body)); err != nil {
+			t.Fatalf("first message: %v", err)
+		}
+		c = dial(t, s.addr)
+		wantCode(t, "second MAIL from good.example.org in a minute", c.Mail("carol@good.example.org", nil), 451, "4.7.1")
+	})
+
+	t.Run("proxy-from", func(t *testing.T) {
+		s := start(t, append(base, "-proxy-from", "127.0.0.1/32", "-max-conn-per-ip", "1")...)
+		// Two clients through the balancer on 127.0.0.1, each within its
+		// cap of one connection, then one that is over it.
+		var replies []int
+		for _, src := range []string{"203.0.113.7", "203.0.113.8", "203.0.113.7"} {
+			replies = append(replies, greet(t, s.addr, "127.0.0.1", "PROXY TCP4 "+src+" 192.0.2.25 40001 25\r\n"))
+		}
+		// Not from the balancer: the header is not believed.
+		replies = append(replies, greet(t, s.addr, "127.0.0.2", ""))
+		if want := []int{220, 220, 421, 220}; !slices.Equal(replies, want) {
+			t.Errorf("greetings %v, want %v", replies, want)
 		}
 	})
 }

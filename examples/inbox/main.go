@@ -88,6 +88,11 @@
 //	-smtp-port 25                  port of the MX hosts forwarded mail goes to (for tests)
 //	-postgres URL                  keep mail and run the queue in this PostgreSQL database (see PostgreSQL)
 //	-queue-lease 5m0s              with -postgres, how long a host holds a delivery it tries
+//	-rate-conn 0                   connections a minute from one client network (0: 60; negative: none)
+//	-rate-msg 0                    messages a minute from one client network (0: 120; negative: none)
+//	-rate-domain 0                 messages a minute from one sender domain (0: 120; negative: none)
+//	-rate-exempt 127.0.0.1,::1     addresses or CIDR prefixes no rate limit applies to
+//	-proxy-from LIST               load balancers sending a PROXY protocol header, CIDR prefixes (default: none)
 //	-tls-cert FILE                 certificate (PEM) for STARTTLS, with -tls-key (default: no STARTTLS)
 //	-tls-key FILE                  its private key (PEM); both files are read again when they change, and on SIGHUP
 //	-acme-dir DIR                  get STARTTLS's certificate for -hostname from an ACME CA, keeping it in DIR (default: none)
@@ -96,7 +101,17 @@
 //	-acme-http :80                 where the ACME CA's HTTP-01 challenges are answered
 //	-log-level info                least important records logged: debug, info, warn or error
 //
-// A client network is an IPv4 address or an IPv6 /64. Before a client sends
+// A client network is an IPv4 address or an IPv6 /64. The rate limits
+// (package ratelimit) are token buckets that hold a minute's worth: by
+// default 60 connections and 120 messages a minute from one client
+// network, and 120 messages a minute from one sender domain. An MTA sends
+// several messages over one connection and retries a 4xx later, so these
+// let any ordinary sender through at once and slow a flood to a trickle;
+// raise them for a domain that receives bulk mail from a few big senders.
+// Behind a load balancer, -proxy-from lists its addresses: it must send
+// the PROXY protocol (HAProxy's send-proxy or send-proxy-v2), and the
+// client's address it carries is what SPF, the limits and the Received
+// header see. Before a client sends
 // a message, MAIL FROM is answered 452 4.3.1 (Insufficient system storage,
 // try later) when the disk holding -maildir has less room than the message
 // (its declared SIZE, or -max-size) plus -free-space-reserve, or fewer than
@@ -303,6 +318,7 @@ import (
 	"github.com/ownmx/ownmx/forward"
 	"github.com/ownmx/ownmx/queue"
 	queuepg "github.com/ownmx/ownmx/queue/postgres"
+	"github.com/ownmx/ownmx/ratelimit"
 	"github.com/ownmx/ownmx/route"
 	"github.com/ownmx/ownmx/smtpd"
 	"github.com/ownmx/ownmx/store"
@@ -341,6 +357,11 @@ type config struct {
 	users      []string
 	idle       time.Duration
 	maxPerIP   int
+	rateConn   int
+	rateMsg    int
+	rateDomain int
+	rateExempt []netip.Prefix
+	proxyFrom  []netip.Prefix
 	tlsCert    string
 	tlsKey     string
 	acmeDir    string // -acme-dir, "" for no ACME
@@ -493,6 +514,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	users := fs.String("users", "", "comma-separated `list` of the local parts that have a mailbox, postmaster always included (default: every address)")
 	fs.DurationVar(&cfg.idle, "idle-timeout", 5*time.Minute, "time each command line and each line of a message has to arrive whole")
 	fs.IntVar(&cfg.maxPerIP, "max-conn-per-ip", 0, "most connections at once from one client network, an IPv4 address or an IPv6 /64 (0: smtpd's default, 50)")
+	fs.IntVar(&cfg.rateConn, "rate-conn", 0, "connections a minute from one client network; over it, 421 4.7.0 (0: 60; negative: no limit)")
+	fs.IntVar(&cfg.rateMsg, "rate-msg", 0, "messages (MAIL commands) a minute from one client network; over it, 451 4.7.1 (0: 120; negative: no limit)")
+	fs.IntVar(&cfg.rateDomain, "rate-domain", 0, "messages (MAIL commands) a minute from one sender domain, any client; over it, 451 4.7.1 (0: 120; negative: no limit)")
+	rateExempt := fs.String("rate-exempt", "127.0.0.1,::1", "comma-separated `list` of addresses or CIDR prefixes no rate limit applies to")
+	proxyFrom := fs.String("proxy-from", "", "comma-separated `list` of addresses or CIDR prefixes of load balancers whose connections start with a PROXY protocol v1 or v2 header (default: none)")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "certificate `file` (PEM) for STARTTLS, with -tls-key")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "private key `file` (PEM) for STARTTLS, with -tls-cert")
 	fs.StringVar(&cfg.acmeDir, "acme-dir", "", "get STARTTLS's certificate for -hostname from an ACME CA, keeping it in `dir`")
@@ -527,6 +553,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-domain is required: the domains to receive mail for, such as -domain example.com")
 	}
 	cfg.users = splitList(*users)
+	var err error
+	if cfg.rateExempt, err = parsePrefixes("-rate-exempt", *rateExempt); err != nil {
+		return nil, err
+	}
+	if cfg.proxyFrom, err = parsePrefixes("-proxy-from", *proxyFrom); err != nil {
+		return nil, err
+	}
 	cfg.webhookSecrets = splitList(*secrets)
 	if cfg.webhook != "" && cfg.routes != "" {
 		return nil, errors.New("-webhook and -routes do not go together: add a webhook line to the routes file")
@@ -686,6 +719,12 @@ func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
 		checker.Trusted = loopback
 	}
 
+	limiter := &ratelimit.Limiter{
+		ConnPerMinute:   cfg.rateConn,
+		MsgPerMinute:    cfg.rateMsg,
+		DomainPerMinute: cfg.rateDomain,
+		Exempt:          cfg.rateExempt,
+	}
 	in.srv = &smtpd.Server{
 		Addr:                cfg.listen,
 		Hostname:            cfg.hostname,
@@ -695,7 +734,9 @@ func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
 		MaxConnectionsPerIP: cfg.maxPerIP,
 		FreeSpace:           disk.FreeSpace,
 		FreeSpaceReserve:    cfg.freeReserve,
-		Mail:                checker.MailHandler(nil),
+		Mail:                smtpd.ChainMail(checker.MailHandler(nil), limiter.Mail),
+		Connect:             smtpd.ChainConnect(nil, limiter.Connect),
+		ProxyFrom:           cfg.proxyFrom,
 		Logger:              log,
 	}
 	if !cfg.queued() {
@@ -830,4 +871,22 @@ func newRoutes(cfg *config, mail mailStore, newFwd func() (*forward.Forwarder, e
 		}
 	}
 	return mux, nil
+}
+
+// parsePrefixes parses a comma-separated list of CIDR prefixes or bare
+// addresses (a /32 or /128) given to the flag name.
+func parsePrefixes(name, list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range splitList(list) {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: not an address or CIDR prefix: %v", name, s, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
