@@ -51,6 +51,7 @@ type conn struct {
 	verb    string    // the command being answered, for the log
 	env     *Envelope // the open transaction, or nil
 	txCount int       // transactions opened, for their IDs
+	opened  time.Time // when serve started, kept only for an Observer
 
 	// Counted since the last accepted message (see Server.MaxErrors,
 	// MaxJunkCommands and MaxEmptyTransactions).
@@ -72,6 +73,7 @@ type conn struct {
 // the connection or the end of the server.
 func (c *conn) serve() {
 	defer c.end()
+	c.observeOpened()
 	c.setState(StateNew)
 	if c.proxied && !c.readProxyHeader() {
 		return
@@ -195,6 +197,7 @@ func (c *conn) greet() bool {
 			return false
 		}
 	}
+	c.observeCode(220)
 	c.write(fmt.Appendf(nil, "220 %s ESMTP ready\r\n", c.srv.hostname()))
 	return !c.closing
 }
@@ -215,9 +218,11 @@ func (c *conn) hello(verb, arg string) {
 	}
 	c.info.Helo, c.info.esmtp = name, verb == "EHLO"
 	if verb == "HELO" {
+		c.observeCode(250)
 		c.write(fmt.Appendf(nil, "250 %s Hello %s\r\n", c.srv.hostname(), name))
 		return
 	}
+	c.observeCode(250)
 	c.write(c.ehloReply())
 }
 
@@ -391,6 +396,7 @@ func (c *conn) data(arg string) {
 	}
 	// The client waits for the 354 (RFC 2920 §3.1), and the Data handler
 	// may take its time before it reads: the 354 goes out now.
+	c.observeCode(354)
 	c.write([]byte("354 Start mail input; end with <CRLF>.<CRLF>\r\n"))
 	if c.flush() != nil {
 		return
@@ -482,6 +488,7 @@ func (c *conn) startTLS(arg string) {
 		c.reply(Errorf(503, EnhancedCode{5, 5, 1}, "STARTTLS is not allowed inside a transaction"), nil)
 		return
 	}
+	c.observeCode(220)
 	c.write([]byte("220 2.0.0 Ready to start TLS\r\n"))
 	if c.flush() != nil {
 		return
@@ -578,6 +585,7 @@ func (c *conn) end() {
 	c.closing = true
 	c.Close()
 	c.setState(StateClosed)
+	c.observeClosed()
 	c.br.Reset(nil)
 	readerPool.Put(c.br)
 	c.bw.Reset(nil)

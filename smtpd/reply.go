@@ -44,6 +44,7 @@ func (c *conn) reply(e *Error, cause error) {
 		c.errCount++
 		c.logRefusal(e, cause)
 	}
+	c.observeReply(e)
 	c.write(formatReply(e))
 	if c.closing {
 		return
@@ -116,6 +117,7 @@ func (c *conn) closeWith(e *Error, cause error) {
 	if e.Code >= 400 {
 		c.logRefusal(e, cause)
 	}
+	c.observeReply(e)
 	c.write(formatReply(e))
 	if c.flush() == nil && e.Code >= 400 {
 		c.linger()

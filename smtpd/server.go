@@ -194,6 +194,9 @@ type Server struct {
 	// panic at ERROR. Entering an overload is logged at WARN.
 	Logger *slog.Logger
 
+	// Observer, if set, receives the sessions' events for metrics.
+	Observer *Observer
+
 	inShutdown atomic.Bool
 	overloaded atomic.Bool  // set and cleared under mu by updateOverload
 	active     atomic.Int64 // sessions whose goroutine still runs
