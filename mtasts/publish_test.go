@@ -34,12 +34,12 @@ func TestMarshalTextRoundTrip(t *testing.T) {
 
 func TestMarshalTextRefuses(t *testing.T) {
 	for name, p := range map[string]*mtasts.Policy{
-		"empty mode":     {Mode: "", MaxAge: time.Hour},
-		"unknown mode":   {Mode: "Enforce", MaxAge: time.Hour},
-		"zero max_age":   {Mode: mtasts.Enforce, MaxAge: 0},
-		"sub-second":     {Mode: mtasts.Enforce, MaxAge: time.Millisecond},
-		"over MaxMaxAge": {Mode: mtasts.Enforce, MaxAge: mtasts.MaxMaxAge + time.Second},
-		"negative":       {Mode: mtasts.Enforce, MaxAge: -time.Hour},
+		"empty mode":     {Mode: "", MaxAge: time.Hour, MX: []string{"mx.example.com"}},
+		"unknown mode":   {Mode: "Enforce", MaxAge: time.Hour, MX: []string{"mx.example.com"}},
+		"zero max_age":   {Mode: mtasts.Enforce, MaxAge: 0, MX: []string{"mx.example.com"}},
+		"sub-second":     {Mode: mtasts.Enforce, MaxAge: time.Millisecond, MX: []string{"mx.example.com"}},
+		"over MaxMaxAge": {Mode: mtasts.Enforce, MaxAge: mtasts.MaxMaxAge + time.Second, MX: []string{"mx.example.com"}},
+		"negative":       {Mode: mtasts.Enforce, MaxAge: -time.Hour, MX: []string{"mx.example.com"}},
 		"ip address mx":  {Mode: mtasts.Enforce, MaxAge: time.Hour, MX: []string{"192.0.2.1:25"}},
 		"space in mx":    {Mode: mtasts.Enforce, MaxAge: time.Hour, MX: []string{"mx example.com"}},
 		"crlf in mx":     {Mode: mtasts.Enforce, MaxAge: time.Hour, MX: []string{"mx.example.com\r\nmode: none"}},
