@@ -37,4 +37,15 @@
 // record's id changes, once a day while it is unchanged (RFC 8461 §3.3
 // asks for refreshes before policies expire), and when its max_age runs
 // out. See Fetcher.Policy for the answer to each failure.
+//
+// # Use by a receiver
+//
+// A domain publishes its own policy with Records, which gives the
+// "_mta-sts" TXT record (its id a hash of the policy text, so it changes
+// exactly when the policy does), the address records of mta-sts.<domain>
+// and the TLS-RPT record of RFC 8460; Handler serves the policy file,
+// Policy.MarshalText, on an HTTPS server whose certificate is valid for
+// mta-sts.<domain>. CheckDomain tells whether what is published works:
+// the record, the policy fetched fresh, its mode, the MX hosts it covers,
+// its max_age and the TLS-RPT record.
 package mtasts
