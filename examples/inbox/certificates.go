@@ -55,8 +55,10 @@ func (in *inbox) certificates(cfg *config, log *slog.Logger) (*tls.Config, error
 }
 
 // reloadOnHangup reloads kp at each SIGHUP until the returned stop is
-// called.
-func reloadOnHangup(kp *certs.KeyPair) (stop func()) {
+// called. SIGHUP is caught even when kp is nil (no -tls-cert: nothing is
+// read from files), so that a reload asked by a service manager never ends
+// the process; it is logged then.
+func reloadOnHangup(kp *certs.KeyPair, log *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -66,6 +68,10 @@ func reloadOnHangup(kp *certs.KeyPair) (stop func()) {
 		for {
 			select {
 			case <-hup:
+				if kp == nil {
+					log.Info("SIGHUP: nothing to reload (no -tls-cert)")
+					continue
+				}
 				kp.Reload() // logged by kp; the previous pair stays on error
 			case <-done:
 				return

@@ -61,6 +61,30 @@ func TestTLSFilesReloadOnHangup(t *testing.T) {
 	find(t, filepath.Join(root, "inbox.test", "bob", "new"), "opened-before-reload@")
 }
 
+// TestHangupWithoutTLS sends SIGHUP to an inbox that has no certificate
+// files, as systemctl reload does: it goes on receiving mail, where a
+// signal left to its default action would have ended it.
+func TestHangupWithoutTLS(t *testing.T) {
+	dns := dnstest.NewServer(t, testZone())
+	root := filepath.Join(t.TempDir(), "mail")
+	s := start(t, "-domain", "inbox.test", "-maildir", root, "-dns", dns.Addr, "-check-local")
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if s.waitLog(regexp.MustCompile(`msg="SIGHUP: nothing to reload`), 10*time.Second) == nil {
+		t.Fatal("SIGHUP not handled: the inbox did not log it")
+	}
+	c, err := smtp.Dial(s.addr)
+	if err != nil {
+		t.Fatalf("connecting after SIGHUP: %v", err)
+	}
+	defer c.Close()
+	if err := send(c, "alice@good.example.org", "bob@inbox.test", message("alice@good.example.org", "after-hangup", body)); err != nil {
+		t.Fatalf("sending after SIGHUP: %v", err)
+	}
+	find(t, filepath.Join(root, "inbox.test", "bob", "new"), "after-hangup@")
+}
+
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
 	data, err := os.ReadFile(from)

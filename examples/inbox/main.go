@@ -438,10 +438,8 @@ func run(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if in.keyPair != nil {
-		stopReload := reloadOnHangup(in.keyPair)
-		defer stopReload()
-	}
+	stopReload := reloadOnHangup(in.keyPair, log)
+	defer stopReload()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	// The queue runs its deliveries until the server has stopped, so that
