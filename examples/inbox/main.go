@@ -117,8 +117,8 @@
 // the PROXY protocol (HAProxy's send-proxy or send-proxy-v2), and the
 // client's address it carries is what SPF, the limits and the Received
 // header see; a connection from it that has not sent its header within
-// -proxy-header-timeout is closed, without holding up other clients. Before a client sends
-// a message, MAIL FROM is answered 452 4.3.1 (Insufficient system storage,
+// -proxy-header-timeout is closed, without holding up other clients.
+// Before a client sends a message, MAIL FROM is answered 452 4.3.1 (Insufficient system storage,
 // try later) when the disk holding -maildir has less room than the message
 // (its declared SIZE, or -max-size) plus -free-space-reserve, or fewer than
 // a thousand free inodes.
