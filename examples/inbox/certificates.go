@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,7 +31,9 @@ func (in *inbox) certificates(cfg *config, log *slog.Logger) (*tls.Config, error
 		in.keyPair = kp
 		return &tls.Config{GetCertificate: kp.GetCertificate, MinVersion: tls.VersionTLS12}, nil
 	case cfg.acmeDir != "":
-		a, err := certs.NewACME(certs.ACMEOptions{Hosts: []string{cfg.hostname}, Email: cfg.acmeEmail,
+		// The names of the MTA-STS policy (-mta-sts) get certificates too.
+		hosts := append([]string{cfg.hostname}, stsHosts(cfg)...)
+		a, err := certs.NewACME(certs.ACMEOptions{Hosts: hosts, Email: cfg.acmeEmail,
 			Dir: cfg.acmeDir, DirectoryURL: cfg.acmeCA})
 		if err != nil {
 			return nil, fmt.Errorf("-acme-dir %q, -hostname %q: %w", cfg.acmeDir, cfg.hostname, err)
@@ -48,7 +51,7 @@ func (in *inbox) certificates(cfg *config, log *slog.Logger) (*tls.Config, error
 			}
 		}()
 		in.close = append(in.close, func() { srv.Close(); <-served })
-		log.Info("ACME", "ca", cfg.acmeCA, "hostname", cfg.hostname, "dir", cfg.acmeDir, "http", l.Addr().String())
+		log.Info("ACME", "ca", cfg.acmeCA, "hostname", strings.Join(hosts, ","), "dir", cfg.acmeDir, "http", l.Addr().String())
 		return &tls.Config{GetCertificate: a.GetCertificate, MinVersion: tls.VersionTLS12}, nil
 	}
 	return nil, nil

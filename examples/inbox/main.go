@@ -93,12 +93,17 @@
 //	-rate-domain 0                 messages a minute from one sender domain (0: 120; negative: none)
 //	-rate-exempt 127.0.0.1,::1     addresses or CIDR prefixes no rate limit applies to
 //	-proxy-from LIST               load balancers sending a PROXY protocol header, CIDR prefixes (default: none)
+//	-proxy-header-timeout 0        time a -proxy-from connection has to send its PROXY header (0: 5s)
 //	-tls-cert FILE                 certificate (PEM) for STARTTLS, with -tls-key (default: no STARTTLS)
 //	-tls-key FILE                  its private key (PEM); both files are read again when they change, and on SIGHUP
 //	-acme-dir DIR                  get STARTTLS's certificate for -hostname from an ACME CA, keeping it in DIR (default: none)
 //	-acme-email ADDRESS            contact address given to the ACME CA (default: none)
 //	-acme-ca URL                   the ACME CA's directory (default: Let's Encrypt, https://acme-v02.api.letsencrypt.org/directory)
 //	-acme-http :80                 where the ACME CA's HTTP-01 challenges are answered
+//	-mta-sts MODE                  serve an MTA-STS policy for every -domain: testing or enforce (none withdraws one; default: no policy)
+//	-mta-sts-max-age 168h0m0s      the policy's max_age, how long senders keep it (at most 8766h)
+//	-mta-sts-listen :443           address of the policy's HTTPS server
+//	-mta-sts-mx LIST               mx patterns of the policy besides -hostname, comma-separated (default: none)
 //	-log-level info                least important records logged: debug, info, warn or error
 //
 // A client network is an IPv4 address or an IPv6 /64. The rate limits
@@ -111,8 +116,9 @@
 // Behind a load balancer, -proxy-from lists its addresses: it must send
 // the PROXY protocol (HAProxy's send-proxy or send-proxy-v2), and the
 // client's address it carries is what SPF, the limits and the Received
-// header see. Before a client sends
-// a message, MAIL FROM is answered 452 4.3.1 (Insufficient system storage,
+// header see; a connection from it that has not sent its header within
+// -proxy-header-timeout is closed, without holding up other clients.
+// Before a client sends a message, MAIL FROM is answered 452 4.3.1 (Insufficient system storage,
 // try later) when the disk holding -maildir has less room than the message
 // (its declared SIZE, or -max-size) plus -free-space-reserve, or fewer than
 // a thousand free inodes.
@@ -286,6 +292,24 @@
 // days before it expires. The first STARTTLS waits for the certificate.
 // The CA's HTTPS is trusted as Go does (SSL_CERT_FILE names other roots).
 //
+// # MTA-STS
+//
+// Senders such as Gmail insist on TLS to this server, and check its
+// certificate, only when the domain publishes an MTA-STS policy (RFC
+// 8461): -mta-sts testing (report failures, deliver anyway) or -mta-sts
+// enforce (deliver only over verified TLS to the policy's mx hosts) serves
+// it at https://mta-sts.DOMAIN/.well-known/mta-sts.txt for each -domain,
+// on -mta-sts-listen (port 443, which must reach it from the internet),
+// and nothing else. Its mx patterns are -hostname and -mta-sts-mx; its
+// max_age -mta-sts-max-age. The HTTPS server uses STARTTLS's certificate:
+// with -acme-dir, inbox gets one for each mta-sts.DOMAIN too; with
+// -tls-cert, the certificate must cover those names as well. At start,
+// inbox logs the records to publish ("MTA-STS record to publish"): the
+// _mta-sts TXT record, whose id changes whenever the policy does, so
+// publish it again after changing these flags; and mta-sts.DOMAIN must
+// point at this host. To stop using MTA-STS, serve -mta-sts none for
+// max_age before removing the records (RFC 8461 §8.3).
+//
 // # Stopping
 //
 // SIGINT or SIGTERM stops accepting connections, lets every transaction in
@@ -362,12 +386,14 @@ type config struct {
 	rateDomain int
 	rateExempt []netip.Prefix
 	proxyFrom  []netip.Prefix
+	proxyWait  time.Duration // -proxy-header-timeout
 	tlsCert    string
 	tlsKey     string
 	acmeDir    string // -acme-dir, "" for no ACME
 	acmeEmail  string
 	acmeCA     string
 	acmeHTTP   string
+	sts        stsConfig // -mta-sts and its flags: see mtasts.go
 	level      slog.Level
 	checkLocal bool
 
@@ -517,6 +543,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.rateDomain, "rate-domain", 0, "messages (MAIL commands) a minute from one sender domain, any client; over it, 451 4.7.1 (0: 120; negative: no limit)")
 	rateExempt := fs.String("rate-exempt", "127.0.0.1,::1", "comma-separated `list` of addresses or CIDR prefixes no rate limit applies to")
 	proxyFrom := fs.String("proxy-from", "", "comma-separated `list` of addresses or CIDR prefixes of load balancers whose connections start with a PROXY protocol v1 or v2 header (default: none)")
+	fs.DurationVar(&cfg.proxyWait, "proxy-header-timeout", 0, "how long a connection from -proxy-from has to send its PROXY header whole before it is closed (0: smtpd's 5s)")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "certificate `file` (PEM) for STARTTLS, with -tls-key")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "private key `file` (PEM) for STARTTLS, with -tls-cert")
 	fs.StringVar(&cfg.acmeDir, "acme-dir", "", "get STARTTLS's certificate for -hostname from an ACME CA, keeping it in `dir`")
@@ -536,6 +563,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&cfg.retryMax, "retry-max", queue.DefaultMaxBackoff, "longest wait between two tries of a delivery")
 	fs.BoolVar(&cfg.checkLocal, "check-local", false, "check SPF, DKIM and DMARC for clients on loopback too (default: they are this machine, and trusted)")
 	forwardFlags(fs, cfg)
+	stsFlags(fs, cfg)
 	fs.DurationVar(&cfg.lease, "queue-lease", queuepg.DefaultLease, "with -postgres, how long a host holds a delivery it tries: a try is cut off after it, and a host that died is replaced once it ends")
 	fs.StringVar(&cfg.postgres, "postgres", "", "keep mail, and run the queue, in the PostgreSQL database at this `URL` (postgres://user:password@host/db) rather than under -maildir")
 	if err := fs.Parse(args); err != nil {
@@ -604,6 +632,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if cfg.freeReserve == 0 {
 		cfg.freeReserve = -1 // no reserve; smtpd's zero means its default
 	}
+	if cfg.proxyWait < 0 {
+		return nil, fmt.Errorf("-proxy-header-timeout %v: must not be negative", cfg.proxyWait)
+	}
 	if cfg.maxPerIP < 0 {
 		return nil, fmt.Errorf("-max-conn-per-ip %d: must not be negative", cfg.maxPerIP)
 	}
@@ -619,6 +650,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			return nil, fmt.Errorf("cannot tell this machine's host name (%v): give -hostname", err)
 		}
 		cfg.hostname = h
+	}
+	if err := checkSTSFlags(cfg); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
@@ -705,6 +739,9 @@ func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := in.serveMTASTS(cfg, tlsConfig, log); err != nil {
+		return nil, err
+	}
 
 	var resolver dnsx.Resolver
 	if cfg.dns != "" {
@@ -735,6 +772,7 @@ func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
 		Mail:                smtpd.ChainMail(checker.MailHandler(nil), limiter.Mail),
 		Connect:             smtpd.ChainConnect(nil, limiter.Connect),
 		ProxyFrom:           cfg.proxyFrom,
+		ProxyHeaderTimeout:  cfg.proxyWait,
 		Logger:              log,
 	}
 	if !cfg.queued() {
