@@ -15,9 +15,10 @@ type table[K comparable] struct {
 	burst int
 	max   int
 
-	mu    sync.Mutex
-	byKey map[K]*list.Element // of *bucket[K]
-	lru   list.List           // most recently used first
+	mu      sync.Mutex
+	byKey   map[K]*list.Element // of *bucket[K]
+	lru     list.List           // most recently used first
+	evicted int                 // keys forgotten since byKey was made
 }
 
 type bucket[K comparable] struct {
@@ -61,6 +62,10 @@ func (t *table[K]) allow(key K, now time.Time) bool {
 			e = t.lru.Back()
 			b = e.Value.(*bucket[K])
 			delete(t.byKey, b.key)
+			t.evicted++
+			if t.evicted >= t.max {
+				t.rebuild()
+			}
 			t.lru.MoveToFront(e)
 			b.key, b.lim = key, rate.NewLimiter(t.limit, t.burst)
 		} else {
@@ -70,6 +75,20 @@ func (t *table[K]) allow(key K, now time.Time) bool {
 		t.byKey[key] = e
 	}
 	return e.Value.(*bucket[K]).lim.AllowN(now, 1)
+}
+
+// rebuild copies byKey into a new map. A Go map keeps the room of deleted
+// keys, so under a stream of new keys (an address-spraying client) the map
+// of a full table would keep growing by steps; made again after every max
+// evictions, it stays the size of max keys, for an amortised cost of one
+// copied entry per eviction.
+func (t *table[K]) rebuild() {
+	byKey := make(map[K]*list.Element, len(t.byKey)+1)
+	for k, e := range t.byKey {
+		byKey[k] = e
+	}
+	t.byKey = byKey
+	t.evicted = 0
 }
 
 func (t *table[K]) len() int {
