@@ -76,7 +76,7 @@ func TestScrapeAfterSessions(t *testing.T) {
 		{"ownmx_smtp_connections_closed_total", map[string]string{"reason": "disconnect"}, 1}, // Send hangs up after a refusal
 		{"ownmx_smtp_connections_closed_total", map[string]string{"reason": "timeout"}, 0},
 		{"ownmx_smtp_messages_accepted_total", nil, 3},
-		{"ownmx_smtp_message_size_bytes", nil, 3},            // the count
+		{"ownmx_smtp_message_size_bytes", nil, 3},          // the count
 		{"ownmx_smtp_message_size_bytes_sum", nil, 3 * 18}, // "Subject: n\r\n\r\nhi\r\n"
 		{"ownmx_smtp_message_recipients_total", nil, 3},
 		{"ownmx_smtp_handler_duration_seconds", map[string]string{"stage": "RCPT"}, 4},
