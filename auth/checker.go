@@ -86,6 +86,13 @@ type Checker struct {
 	// trusts ::ffff:127.0.0.1 too. Empty, the default, trusts nobody.
 	// SPF and Check, called directly, check whatever they are given.
 	Trusted []netip.Prefix
+	// Checked, if set, is called by Middleware with the Results of each
+	// message whose header it could read, before their verdict is
+	// applied, for metrics: the verdicts refused count too, and the
+	// messages of Trusted clients (Results.Trusted). It runs on the
+	// session's goroutine, for many sessions at once: it must be quick
+	// and safe for concurrent use, and must not change the Results.
+	Checked func(res *Results)
 }
 
 func (c *Checker) resolver() dnsx.Resolver {

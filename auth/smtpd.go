@@ -189,6 +189,9 @@ func (c *Checker) data(ctx context.Context, env *smtpd.Envelope, r io.Reader, ne
 	}
 
 	env.SetValue(resultsKey{}, res)
+	if c.Checked != nil {
+		c.Checked(res)
+	}
 	if trusted {
 		c.logTrusted(ctx, env)
 	} else if err := c.judge(ctx, env, res); err != nil {

@@ -128,10 +128,27 @@ func TestGlue(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cc := *c
 			cc.AnnotateOnly = tc.annotate
+			var checked []Verdict
+			cc.Checked = func(res *Results) { checked = append(checked, res.Verdict()) }
 			got, err := deliver(t, &cc, envelope(tc.ip, "mta.example.test", tc.mailFrom), tc.msg)
 			code, enhanced := replyOf(t, err)
 			if code != tc.code || enhanced != tc.enhanced {
 				t.Fatalf("reply %d %s (%v), want %d %s", code, enhanced, err, tc.code, tc.enhanced)
+			}
+			// Checked hears of every message once, refused ones too.
+			want := Deliver
+			switch {
+			case tc.annotate:
+				want = "" // any: the verdict is not applied
+			case tc.code == 550:
+				want = Reject
+			case tc.code == 451:
+				want = Defer
+			case tc.quarantine:
+				want = Quarantine
+			}
+			if len(checked) != 1 || want != "" && checked[0] != want {
+				t.Errorf("Checked saw verdicts %v, want one %q", checked, want)
 			}
 			if got.called != (tc.code == 0) {
 				t.Fatalf("next called: %v, want %v", got.called, tc.code == 0)

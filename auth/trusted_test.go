@@ -213,8 +213,13 @@ func TestTrustedClient(t *testing.T) {
 						AnnotateOnly:           setting == "AnnotateOnly",
 						QuarantineUnusableFrom: setting == "QuarantineUnusableFrom",
 					}
+					var checked []*Results
+					c.Checked = func(res *Results) { checked = append(checked, res) }
 					env := envelope(netip.MustParseAddr(ip), "mta.example.test", "alice@example.com")
 					got, err := deliver(t, c, env, m.msg)
+					if len(checked) != 1 || !checked[0].Trusted {
+						t.Errorf("Checked saw %v, want one trusted Results", checked)
+					}
 					if err != nil || !got.called || got.quarantine {
 						t.Fatalf("reply %v, next called %v, Junk %v; want the inbox", err, got.called, got.quarantine)
 					}

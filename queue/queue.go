@@ -69,6 +69,8 @@ type Options struct {
 	// Logger receives a record for each failed try and each dead letter.
 	// Default: slog.Default().
 	Logger *slog.Logger
+	// Observer, if set, hears of each try, for metrics.
+	Observer *Observer
 }
 
 // Queue is a durable queue of messages in a directory: Add commits a

@@ -185,6 +185,7 @@ func (q *Queue) runMessage(ctx context.Context, r Runner, f *os.File, name strin
 	var (
 		attempts = make([]*Attempt, len(st.Deliveries)) // the tries that ran to their end
 		results  = make([]error, len(st.Deliveries))
+		took     = make([]time.Duration, len(st.Deliveries))
 		wg       sync.WaitGroup
 	)
 	for i, d := range st.Deliveries {
@@ -194,11 +195,12 @@ func (q *Queue) runMessage(ctx context.Context, r Runner, f *os.File, name strin
 		a := &Attempt{Delivery: h.Deliveries[i], ID: attemptID(name, i), Number: d.Tries + 1, Final: q.final(d, st.Since, now)}
 		m := &Message{ID: name, Envelope: h.Envelope, Body: io.NewSectionReader(f, off, size)}
 		wg.Go(func() {
+			start := time.Now()
 			err := try(ctx, r, m, a)
 			if err != nil && ctx.Err() != nil {
 				return // cut off by Run's end: it does not count
 			}
-			attempts[i], results[i] = a, err
+			attempts[i], results[i], took[i] = a, err, time.Since(start)
 		})
 	}
 	wg.Wait()
@@ -213,6 +215,7 @@ func (q *Queue) runMessage(ctx context.Context, r Runner, f *os.File, name strin
 		d := &st.Deliveries[i]
 		flush = q.record(d, st.Since, results[i], a.Final) || flush
 		q.log(name, a, d, results[i])
+		q.opts.Observer.ObserveTry(a.Action, took[i], d.State)
 	}
 	if next, pending := st.due(); !ran && pending {
 		return next, false, nil // nothing was due, or Run ended

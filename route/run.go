@@ -27,6 +27,15 @@ func (mux *Mux) Run(ctx context.Context, m *queue.Message, a *queue.Attempt) err
 	return act.Run(ctx, m, a)
 }
 
+// Action returns the action that a queued delivery's name (its
+// queue.Delivery.Action, as Handler names it) stands for, and false when
+// no route has it (any more): for a caller that labels deliveries by what
+// their action is, such as metrics.
+func (mux *Mux) Action(name string) (Action, bool) {
+	a, err := mux.action(name)
+	return a, err == nil
+}
+
 // action returns the action that name names.
 func (mux *Mux) action(name string) (Action, error) {
 	i := strings.LastIndexByte(name, '#')

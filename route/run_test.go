@@ -57,6 +57,9 @@ func TestRunDispatch(t *testing.T) {
 		if !reflect.DeepEqual(ran, []string{tc.want}) {
 			t.Errorf("Run(%q) ran %q, want %q", tc.action, ran, tc.want)
 		}
+		if a, ok := mux.Action(tc.action); !ok || a.(named).name != tc.want {
+			t.Errorf("Action(%q) = %v, %v; want %q", tc.action, a, ok, tc.want)
+		}
 	}
 	for _, name := range []string{
 		"orders+*@example.com#3",  // an action taken off the list
@@ -73,6 +76,9 @@ func TestRunDispatch(t *testing.T) {
 		err := mux.Run(t.Context(), m, &queue.Attempt{Delivery: queue.Delivery{Action: name}, ID: "m1.0", Number: 1})
 		if err == nil || !strings.Contains(err.Error(), `"`+name+`"`) || queue.IsPermanent(err) || len(ran) != 0 {
 			t.Errorf("Run(%q): %v, ran %q; want an error naming it, not permanent, nothing run", name, err, ran)
+		}
+		if a, ok := mux.Action(name); ok {
+			t.Errorf("Action(%q) = %v, want none", name, a)
 		}
 	}
 }

@@ -53,6 +53,8 @@ type conn struct {
 	txCount int       // transactions opened, for their IDs
 	opened  time.Time // when serve started, kept only for an Observer
 
+	closeReason CloseReason // why the session ends, for an Observer
+
 	// Counted since the last accepted message (see Server.MaxErrors,
 	// MaxJunkCommands and MaxEmptyTransactions).
 	errCount     int
@@ -83,7 +85,7 @@ func (c *conn) serve() {
 	}
 	for !c.closing {
 		if c.srv.inShutdown.Load() && c.env == nil {
-			c.closeWith(errShuttingDown(c.srv), nil)
+			c.closeWith(CloseShutdown, errShuttingDown(c.srv), nil)
 			return
 		}
 		line, err := c.readCommandLine()
@@ -94,13 +96,14 @@ func (c *conn) serve() {
 			c.verb = ""
 			c.reply(Errorf(500, EnhancedCode{5, 5, 2}, "Line too long (at most %d octets)", maxCommandLine), nil)
 		case errors.Is(err, errShutdown):
-			c.closeWith(errShuttingDown(c.srv), nil)
+			c.closeWith(CloseShutdown, errShuttingDown(c.srv), nil)
 		case isTimeout(err):
-			c.closeWith(c.timeoutReply(), err)
+			c.closeWith(CloseTimeout, c.timeoutReply(), err)
 		default:
 			if !c.closing {
 				c.logger().Debug("connection ended", "err", err)
 			}
+			c.setCloseReason(c.readFailReason(err))
 			c.closing = true
 		}
 	}
@@ -142,7 +145,7 @@ func (c *conn) command(line string) {
 			c.reply(Errorf(502, EnhancedCode{5, 5, 1}, "EXPN is not supported"), nil)
 		}
 	case "QUIT":
-		c.closeWith(&Error{Code: 221, Enhanced: EnhancedCode{2, 0, 0}, Message: c.srv.hostname() + " Bye"}, nil)
+		c.closeWith(CloseQuit, &Error{Code: 221, Enhanced: EnhancedCode{2, 0, 0}, Message: c.srv.hostname() + " Bye"}, nil)
 	case "STARTTLS":
 		c.startTLS(arg)
 	case "AUTH":
@@ -154,9 +157,9 @@ func (c *conn) command(line string) {
 	case "BDAT":
 		// CHUNKING is not offered; the chunk that follows cannot be told
 		// from commands, so the session ends.
-		c.closeWith(Errorf(502, EnhancedCode{5, 5, 1}, "BDAT is not supported (CHUNKING is not offered), closing connection"), nil)
+		c.closeWith(CloseProtocol, Errorf(502, EnhancedCode{5, 5, 1}, "BDAT is not supported (CHUNKING is not offered), closing connection"), nil)
 	case "GET", "POST", "HEAD", "PUT", "CONNECT", "OPTIONS":
-		c.closeWith(Errorf(421, EnhancedCode{4, 7, 0}, "%s This is an SMTP server", c.srv.hostname()), nil)
+		c.closeWith(CloseProtocol, Errorf(421, EnhancedCode{4, 7, 0}, "%s This is an SMTP server", c.srv.hostname()), nil)
 	default:
 		c.reply(Errorf(500, EnhancedCode{5, 5, 1}, "Command not recognized"), nil)
 	}
@@ -177,23 +180,23 @@ func logVerb(verb string) string {
 func (c *conn) greet() bool {
 	switch {
 	case c.refusal != nil:
-		c.closeWith(c.refusal, nil)
+		c.closeWith(CloseLimit, c.refusal, nil)
 		return false
 	case c.srv.inShutdown.Load():
-		c.closeWith(errShuttingDown(c.srv), nil)
+		c.closeWith(CloseShutdown, errShuttingDown(c.srv), nil)
 		return false
 	}
 	if h := c.srv.Connect; h != nil {
-		err := c.call(func() error { return h.Connect(c.ctx, &c.info) })
+		err := c.call(stageConnect, func() error { return h.Connect(c.ctx, &c.info) })
 		if c.closing {
 			return false
 		}
 		if err != nil {
-			reply := asReply(err)
+			reply, reason := asReply(err), CloseRefused
 			if reply == errInternal || reply.Code < 400 || reply.Code > 599 {
-				reply, err = errConnectInternal, &serverFault{err}
+				reply, err, reason = errConnectInternal, &serverFault{err}, CloseError
 			}
-			c.closeWith(reply, err)
+			c.closeWith(reason, reply, err)
 			return false
 		}
 	}
@@ -274,7 +277,7 @@ func (c *conn) mail(arg string) {
 		return
 	}
 	if c.emptyTxCount >= srv.maxEmptyTransactions() {
-		c.closeWith(Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many transactions without a message, closing connection", srv.hostname()), nil)
+		c.closeWith(CloseLimit, Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many transactions without a message, closing connection", srv.hostname()), nil)
 		return
 	}
 	c.emptyTxCount++
@@ -292,7 +295,7 @@ func (c *conn) mail(arg string) {
 		SMTPUTF8: m.smtputf8,
 	}
 	if h := srv.Mail; h != nil {
-		if err := c.call(func() error { return h.Mail(c.ctx, env) }); err != nil {
+		if err := c.call(stageMail, func() error { return h.Mail(c.ctx, env) }); err != nil {
 			c.refuseTransaction(err)
 			return
 		}
@@ -326,7 +329,7 @@ func (c *conn) checkFreeSpace(size int64) error {
 		need = math.MaxInt64
 	}
 	var free int64
-	err := c.call(func() (err error) {
+	err := c.call("", func() (err error) {
 		free, err = freeSpace(c.ctx)
 		if err != nil {
 			err = fmt.Errorf("asking FreeSpace: %w", err)
@@ -366,7 +369,7 @@ func (c *conn) rcpt(arg string) {
 		c.reply(Errorf(452, EnhancedCode{4, 5, 3}, "Too many recipients (at most %d)", c.srv.maxRecipients()), nil)
 		return
 	}
-	if err := c.call(func() error { return c.srv.Rcpt.Rcpt(c.ctx, env, to) }); err != nil {
+	if err := c.call(stageRcpt, func() error { return c.srv.Rcpt.Rcpt(c.ctx, env, to) }); err != nil {
 		if !c.closing {
 			c.reply(handlerReply(err))
 		}
@@ -405,7 +408,7 @@ func (c *conn) data(arg string) {
 	c.inData, c.dataEnd = true, now.Add(c.srv.dataTimeout())
 	dr := newDataReader(c.br, c.srv.maxMessageBytes(), c.srv.maxReceivedHeaders())
 	msg := &messageReader{head: receivedHeader(c.srv.hostname(), env, now), dr: dr}
-	herr := c.call(func() error { return c.srv.Data.Data(c.ctx, env, msg) })
+	herr := c.call(stageData, func() error { return c.srv.Data.Data(c.ctx, env, msg) })
 	if c.closing { // the handler panicked
 		return
 	}
@@ -414,7 +417,7 @@ func (c *conn) data(arg string) {
 		if isTimeout(err) {
 			reply = c.timeoutReply()
 		}
-		c.closeWith(reply, err)
+		c.closeWith(c.readFailReason(err), reply, err)
 		return
 	}
 	c.inData = false
@@ -430,6 +433,7 @@ func (c *conn) data(arg string) {
 		if c.srv.logger().Enabled(context.Background(), slog.LevelInfo) {
 			c.logger().Info("message accepted", "helo", c.info.Helo, "id", env.ID, "from", env.From, "rcpt", env.Rcpt, "size", dr.n)
 		}
+		c.observeAccepted(dr.n, len(env.Rcpt))
 		c.replyOK(250, EnhancedCode{2, 0, 0}, "OK: queued as "+env.ID)
 	}
 	c.env = nil
@@ -455,7 +459,7 @@ func (c *conn) junk() bool {
 // nothing than MaxJunkCommands allows, and reports whether it did.
 func (c *conn) tooMuchJunk() bool {
 	if c.junkCount > c.srv.maxJunkCommands() {
-		c.closeWith(Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many commands that do nothing, closing connection", c.srv.hostname()), nil)
+		c.closeWith(CloseLimit, Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many commands that do nothing, closing connection", c.srv.hostname()), nil)
 		return true
 	}
 	return false
@@ -502,6 +506,7 @@ func (c *conn) startTLS(arg string) {
 	c.tcp.SetWriteDeadline(time.Time{})
 	if err != nil {
 		c.logger().Info("TLS handshake failed", "err", err)
+		c.setCloseReason(CloseNetwork)
 		c.closing = true
 		c.Close()
 		return
@@ -516,14 +521,18 @@ func (c *conn) startTLS(arg string) {
 	c.info.TLS, c.info.Helo, c.info.esmtp = &state, "", false
 }
 
-// call runs a handler. A panic is logged with its stack and ends the
-// session with 421, never the server. An error that is not an *Error comes
-// back marked as a serverFault.
-func (c *conn) call(h func() error) (err error) {
+// call runs the handler of stage (reported to Observer.Handler; "" for
+// none). A panic is logged with its stack and ends the session with 421,
+// never the server. An error that is not an *Error comes back marked as a
+// serverFault.
+func (c *conn) call(stage string, h func() error) (err error) {
+	if done := c.handlerTimer(stage); done != nil {
+		defer done()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			c.logger().Error("handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			c.closeWith(Errorf(421, EnhancedCode{4, 3, 0}, "%s Internal server error, closing connection", c.srv.hostname()), errPanic)
+			c.closeWith(CloseError, Errorf(421, EnhancedCode{4, 3, 0}, "%s Internal server error, closing connection", c.srv.hostname()), errPanic)
 			err = errPanic
 		}
 	}()
@@ -581,6 +590,7 @@ func (c *conn) setState(st ConnState) {
 func (c *conn) end() {
 	if p := recover(); p != nil {
 		c.logger().Error("session panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		c.setCloseReason(CloseError)
 	}
 	c.closing = true
 	c.Close()

@@ -77,5 +77,11 @@
 // and the server goes on. A handler cannot turn a refusal into a success:
 // an *Error with a code outside 400–599 is answered 451 and logged.
 //
+// Server.Observer hears of each session's events, for metrics: the
+// connection opened and closed (with its CloseReason), each reply, each
+// handler's time and each message accepted with its size, never an
+// address or free text. Package metrics/prometheus turns them into
+// Prometheus metrics; smtpd itself depends on no metrics library.
+//
 // Package smtptest runs a Server inside a test and talks to it.
 package smtpd

@@ -20,7 +20,7 @@ func BenchmarkObserver(b *testing.B) {
 		srv := discardServer()
 		srv.Observer = &smtpd.Observer{
 			ConnOpened: func() { opened.Add(1) },
-			ConnClosed: func(time.Duration) { closed.Add(1) },
+			ConnClosed: func(time.Duration, smtpd.CloseReason) { closed.Add(1) },
 			Reply:      func(string, int, smtpd.EnhancedCode) { replies.Add(1) },
 		}
 		runLoad(b, smtptest.Start(b, srv), msg, 1)

@@ -19,13 +19,34 @@ type observed struct {
 	open    int
 	replies map[string]int // "VERB code enhanced"
 	closed  chan time.Duration
+	reasons map[smtpd.CloseReason]int
+	sizes   []int64 // of the messages accepted
+	rcpts   []int   // their numbers of recipients
+	stages  map[string]int
 }
 
 func newObserved() (*observed, *smtpd.Observer) {
-	o := &observed{replies: map[string]int{}, closed: make(chan time.Duration, 16)}
+	o := &observed{replies: map[string]int{}, closed: make(chan time.Duration, 16), reasons: map[smtpd.CloseReason]int{}, stages: map[string]int{}}
 	return o, &smtpd.Observer{
 		ConnOpened: func() { o.mu.Lock(); o.open++; o.mu.Unlock() },
-		ConnClosed: func(d time.Duration) { o.closed <- d },
+		ConnClosed: func(d time.Duration, r smtpd.CloseReason) {
+			o.mu.Lock()
+			o.reasons[r]++
+			o.mu.Unlock()
+			o.closed <- d
+		},
+		MessageAccepted: func(size int64, rcpts int) {
+			o.mu.Lock()
+			o.sizes, o.rcpts = append(o.sizes, size), append(o.rcpts, rcpts)
+			o.mu.Unlock()
+		},
+		Handler: func(stage string, d time.Duration) {
+			o.mu.Lock()
+			if d > 0 {
+				o.stages[stage]++
+			}
+			o.mu.Unlock()
+		},
 		Reply: func(command string, code int, e smtpd.EnhancedCode) {
 			o.mu.Lock()
 			o.replies[fmt.Sprintf("%s %d %d.%d.%d", command, code, e[0], e[1], e[2])]++

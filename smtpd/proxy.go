@@ -41,6 +41,7 @@ func (c *conn) readProxyHeader() bool {
 	c.proxyEnd = time.Time{}
 	if err != nil {
 		c.logger().Warn("connection from a trusted proxy without a valid PROXY protocol header; closed", "err", err)
+		c.setCloseReason(CloseProtocol)
 		c.closing = true
 		return false
 	}

@@ -37,7 +37,7 @@ func (w socketWriter) Write(p []byte) (int, error) {
 // client has already sent the next command (see flush).
 func (c *conn) reply(e *Error, cause error) {
 	if e.Code == 421 {
-		c.closeWith(e, cause)
+		c.closeWith(CloseRefused, e, cause)
 		return
 	}
 	if e.Code >= 400 {
@@ -50,7 +50,7 @@ func (c *conn) reply(e *Error, cause error) {
 		return
 	}
 	if e.Code >= 400 && c.errCount > c.srv.maxErrors() {
-		c.closeWith(Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many errors, closing connection", c.srv.hostname()), nil)
+		c.closeWith(CloseLimit, Errorf(421, EnhancedCode{4, 7, 0}, "%s Too many errors, closing connection", c.srv.hostname()), nil)
 		return
 	}
 	// A transaction refused at MAIL or at the end of DATA was counted as
@@ -103,16 +103,22 @@ func (c *conn) flush() error {
 
 func (c *conn) writeFailed(err error) {
 	c.logger().Debug("write failed", "err", err)
+	if c.srv.inShutdown.Load() {
+		c.setCloseReason(CloseShutdown)
+	}
+	c.setCloseReason(CloseNetwork)
 	c.closing = true
 	c.Close()
 }
 
-// closeWith sends a last reply and closes the connection. After a refusal
-// it lingers, so that a client still sending reads the reply.
-func (c *conn) closeWith(e *Error, cause error) {
+// closeWith sends a last reply and closes the connection, which ends for
+// reason. After a refusal it lingers, so that a client still sending
+// reads the reply.
+func (c *conn) closeWith(reason CloseReason, e *Error, cause error) {
 	if c.closing {
 		return
 	}
+	c.setCloseReason(reason)
 	c.release()
 	if e.Code >= 400 {
 		c.logRefusal(e, cause)

@@ -104,6 +104,7 @@
 //	-mta-sts-max-age 168h0m0s      the policy's max_age, how long senders keep it (at most 8766h)
 //	-mta-sts-listen :443           address of the policy's HTTPS server
 //	-mta-sts-mx LIST               mx patterns of the policy besides -hostname, comma-separated (default: none)
+//	-metrics ADDR                  serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9125 (go doc ./metrics/prometheus lists them; default: none)
 //	-log-level info                least important records logged: debug, info, warn or error
 //
 // A client network is an IPv4 address or an IPv6 /64. The rate limits
@@ -418,6 +419,8 @@ type config struct {
 
 	postgres string        // -postgres URL: the store and the queue in PostgreSQL
 	lease    time.Duration // -queue-lease: how long a host holds a delivery of the queue in PostgreSQL
+
+	metrics string // -metrics ADDR, "" for none
 }
 
 // queued reports whether mail goes through the queue: with a webhook,
@@ -461,6 +464,12 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("cannot listen", "addr", cfg.listen, "err", err)
 		return 1
 	}
+	stopMetrics, err := in.serveMetrics(cfg, log)
+	if err != nil {
+		log.Error("cannot listen", "metrics", cfg.metrics, "err", err)
+		return 1
+	}
+	defer stopMetrics()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -564,6 +573,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&cfg.checkLocal, "check-local", false, "check SPF, DKIM and DMARC for clients on loopback too (default: they are this machine, and trusted)")
 	forwardFlags(fs, cfg)
 	stsFlags(fs, cfg)
+	metricsFlag(fs, cfg)
 	fs.DurationVar(&cfg.lease, "queue-lease", queuepg.DefaultLease, "with -postgres, how long a host holds a delivery it tries: a try is cut off after it, and a host that died is replaced once it ends")
 	fs.StringVar(&cfg.postgres, "postgres", "", "keep mail, and run the queue, in the PostgreSQL database at this `URL` (postgres://user:password@host/db) rather than under -maildir")
 	if err := fs.Parse(args); err != nil {
@@ -677,6 +687,7 @@ type inbox struct {
 	close  []func() // what to close when the server has stopped
 	// keyPair is -tls-cert and -tls-key, reloaded on SIGHUP; nil without.
 	keyPair *certs.KeyPair
+	metrics *metrics // -metrics; nil without
 }
 
 // mailStore is where mail is kept: the Maildirs (store.Mailboxes) or
@@ -696,7 +707,7 @@ type queuer interface {
 
 // newInbox composes the server that cfg describes.
 func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
-	in := &inbox{}
+	in := &inbox{metrics: newMetrics(cfg)}
 	var mail mailStore // nil: no store (-maildir "")
 	switch {
 	case cfg.postgres != "":
@@ -749,7 +760,7 @@ func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
 	} else {
 		resolver = dnsx.NewCache(dnsx.FixedTTL(net.DefaultResolver, systemTTL), 0)
 	}
-	checker := &auth.Checker{Resolver: resolver, Logger: log, SpoolDir: spool}
+	checker := &auth.Checker{Resolver: resolver, Logger: log, SpoolDir: spool, Checked: in.metrics.checked()}
 	if !cfg.checkLocal {
 		checker.Trusted = loopback
 	}
@@ -774,6 +785,7 @@ func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
 		ProxyFrom:           cfg.proxyFrom,
 		ProxyHeaderTimeout:  cfg.proxyWait,
 		Logger:              log,
+		Observer:            in.metrics.observer(),
 	}
 	if !cfg.queued() {
 		in.srv.Rcpt = accept.Then(mail)
@@ -791,6 +803,7 @@ func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
 		MinBackoff: cfg.retryMin,
 		MaxBackoff: cfg.retryMax,
 		Logger:     log,
+		Observer:   in.metrics.queueObserver(mux),
 	}
 	var q queuer
 	if cfg.postgres != "" {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,14 +24,16 @@ import (
 
 // TestScrapeAfterSessions: after three messages accepted and one recipient
 // refused over real SMTP sessions, /metrics scraped over HTTP shows four
-// connections, none open, three 2xx replies to DATA and one 550 at RCPT.
+// connections, none open, three ended by QUIT, three 2xx replies to DATA and
+// one 550 at RCPT, three messages accepted with their bytes and
+// recipients, and the time of each handler call.
 func TestScrapeAfterSessions(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := smtpprom.NewSMTP(reg)
 	closed := make(chan struct{}, 8)
 	obs := m.Observer()
 	inner := obs.ConnClosed
-	obs.ConnClosed = func(d time.Duration) { inner(d); closed <- struct{}{} }
+	obs.ConnClosed = func(d time.Duration, r smtpd.CloseReason) { inner(d, r); closed <- struct{}{} }
 	srv := &smtpd.Server{
 		Hostname: "mx.example.com",
 		Logger:   slog.New(slog.DiscardHandler),
@@ -58,23 +61,7 @@ func TestScrapeAfterSessions(t *testing.T) {
 		}
 	}
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
-	go hs.Serve(l)
-	t.Cleanup(func() { hs.Close() })
-	resp, err := http.Get("http://" + l.Addr().String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
-	}
+	families := scrape(t, reg)
 	for _, c := range []struct {
 		name   string
 		labels map[string]string
@@ -85,11 +72,53 @@ func TestScrapeAfterSessions(t *testing.T) {
 		{"ownmx_smtp_replies_total", map[string]string{"command": "DATA", "class": "2xx"}, 3},
 		{"ownmx_smtp_replies_total", map[string]string{"command": "RCPT", "class": "5xx"}, 1},
 		{"ownmx_smtp_refusals_total", map[string]string{"stage": "RCPT", "code": "550"}, 1},
+		{"ownmx_smtp_connections_closed_total", map[string]string{"reason": "quit"}, 3},
+		{"ownmx_smtp_connections_closed_total", map[string]string{"reason": "disconnect"}, 1}, // Send hangs up after a refusal
+		{"ownmx_smtp_connections_closed_total", map[string]string{"reason": "timeout"}, 0},
+		{"ownmx_smtp_messages_accepted_total", nil, 3},
+		{"ownmx_smtp_message_size_bytes", nil, 3},          // the count
+		{"ownmx_smtp_message_size_bytes_sum", nil, 3 * 18}, // "Subject: n\r\n\r\nhi\r\n"
+		{"ownmx_smtp_message_recipients_total", nil, 3},
+		{"ownmx_smtp_handler_duration_seconds", map[string]string{"stage": "RCPT"}, 4},
+		{"ownmx_smtp_handler_duration_seconds", map[string]string{"stage": "DATA"}, 3},
 	} {
-		if got := value(families[c.name], c.labels); got != c.want {
+		if got := valueOf(families, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
+}
+
+// scrape serves reg's metrics over HTTP on loopback, gets /metrics and
+// parses it with the Prometheus text parser.
+func scrape(t *testing.T, reg *prometheus.Registry) map[string]*dto.MetricFamily {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+	go hs.Serve(l)
+	defer hs.Close()
+	resp, err := http.Get("http://" + l.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return families
+}
+
+// valueOf is the value of the metric name with labels in families, or -1
+// if none. A histogram's value is its count, and name_sum its sum.
+func valueOf(families map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
+	if base, ok := strings.CutSuffix(name, "_sum"); ok && families[name] == nil {
+		return sumOf(families[base], labels)
+	}
+	return value(families[name], labels)
 }
 
 // value is the value of the metric of f with labels, or -1 if none.
@@ -113,6 +142,27 @@ next:
 			return m.GetCounter().GetValue()
 		case m.Gauge != nil:
 			return m.GetGauge().GetValue()
+		case m.Histogram != nil:
+			return float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return -1
+}
+
+// sumOf is the sum of the histogram of f with labels, or -1 if none.
+func sumOf(f *dto.MetricFamily, labels map[string]string) float64 {
+	if f == nil {
+		return -1
+	}
+next:
+	for _, m := range f.GetMetric() {
+		for _, lp := range m.GetLabel() {
+			if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
+				continue next
+			}
+		}
+		if m.Histogram != nil {
+			return m.GetHistogram().GetSampleSum()
 		}
 	}
 	return -1

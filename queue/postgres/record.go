@@ -39,8 +39,9 @@ const recordTimeout = 10 * time.Second
 // record records the result err of try a of job j, if j's lease is still
 // this worker's. While the database fails, it tries again until the
 // lease's end, or once more after Run's end: a result that is not
-// recorded means the delivery runs again.
-func (q *Queue) record(runCtx context.Context, j *job, a *queue.Attempt, err error) {
+// recorded means the delivery runs again. A result recorded is reported
+// to Options.Observer with took, how long the try ran.
+func (q *Queue) record(runCtx context.Context, j *job, a *queue.Attempt, err error, took time.Duration) {
 	now := q.now()
 	o := q.outcomeOf(j, err, a.Final, now)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), q.opts.Lease)
@@ -104,6 +105,7 @@ func (q *Queue) record(runCtx context.Context, j *job, a *queue.Attempt, err err
 		return
 	}
 	q.log(id, a, o, err)
+	q.opts.Observer.ObserveTry(a.Action, took, o.state)
 	switch {
 	case removed:
 		q.opts.Logger.Debug("queue: message done", "id", id)

@@ -241,13 +241,15 @@ func (q *Queue) try(ctx context.Context, r queue.Runner, j *job, now time.Time) 
 	id := formatID(j.message)
 	m := &queue.Message{ID: id, Envelope: j.envelope, Body: newBody(tryCtx, q.pool, j.message, j.size)}
 	a := &queue.Attempt{Delivery: j.delivery, ID: attemptID(j.message, j.idx), Number: j.tries + 1, Final: q.final(j.failures, j.since, now)}
+	start := time.Now()
 	err := runOne(tryCtx, r, m, a)
+	took := time.Since(start)
 	cancel()
 	if err != nil && ctx.Err() != nil {
 		q.release(ctx, j, a) // cut off by Run's end: it does not count
 		return
 	}
-	q.record(ctx, j, a, err)
+	q.record(ctx, j, a, err, took)
 }
 
 // runOne runs one attempt, turning a panic into a failure.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T, opts *queue.Options) Q) {
 		{"ConcurrentAdds", testConcurrentAdds},
 		{"CutOff", testCutOff},
 		{"RunningAndClosed", testRunningAndClosed},
+		{"Observer", testObserver},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -482,4 +484,60 @@ func testRunningAndClosed(t *testing.T, open func(*queue.Options) (Q, *clock)) {
 	if err := q.Run(ctx, newRunner()); !errors.Is(err, queue.ErrClosed) {
 		t.Errorf("Run after Close: %v, want ErrClosed", err)
 	}
+}
+
+// Options.Observer hears of each try that ended, with its action, how long
+// the Runner took and where the delivery stands after it: done, pending
+// (to be tried again) or dead.
+func testObserver(t *testing.T, open func(*queue.Options) (Q, *clock)) {
+	var (
+		mu    sync.Mutex
+		tries []string
+	)
+	obs := &queue.Observer{Tried: func(action string, d time.Duration, state queue.State) {
+		mu.Lock()
+		defer mu.Unlock()
+		if d <= 0 {
+			t.Errorf("try of %s took %v", action, d)
+		}
+		tries = append(tries, action+" "+string(state))
+	}}
+	q, clock := open(&queue.Options{MinBackoff: time.Minute, MaxBackoff: time.Minute, Observer: obs})
+	r := newRunner()
+	start(t, q, r)
+	id := add(t, q, "x", "inbox", "webhook", "forward")
+	for range 3 {
+		switch tr := r.next(t); tr.attempt.Action {
+		case "inbox":
+			tr.reply <- nil
+		case "webhook":
+			tr.reply <- errors.New("503 try later")
+		default:
+			tr.reply <- queue.Permanent(errors.New("550 5.1.1 no such user"))
+		}
+	}
+	in := waiting(t, q, id, "with the webhook pending", func(in queue.Info) bool {
+		return len(in.Deliveries) == 3 && in.Deliveries[1].Tries == 1 && in.Deliveries[2].State == queue.Dead
+	})
+	clock.Set(in.Deliveries[1].Next)
+	if tr := r.next(t); tr.attempt.Action != "webhook" {
+		t.Fatalf("try of %s, want the webhook", tr.attempt.Action)
+	} else {
+		tr.reply <- nil
+	}
+	dead(t, q, id)
+	want := []string{"forward dead", "inbox done", "webhook done", "webhook pending"}
+	waitFor(t, "four tries reported", func() (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(tries) >= len(want), nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	got := append([]string(nil), tries...)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("tries reported %v, want %v", got, want)
+	}
+	r.none(t)
 }
