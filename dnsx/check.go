@@ -46,11 +46,34 @@ type Expect struct {
 	// DKIMSelectors name the DKIM keys that should be published under
 	// <selector>._domainkey.<domain>; none means DKIM is not checked.
 	DKIMSelectors []string
+	// Extra are more checks that Check runs after its own, in order,
+	// their findings appended to the report's; none by default. They are
+	// how checks from packages that themselves import dnsx join in
+	// without an import cycle, such as MTA-STS and TLS-RPT:
+	//
+	//	Extra: []dnsx.CheckFunc{
+	//		func(ctx context.Context, domain string, mx []string) ([]dnsx.Finding, error) {
+	//			return mtasts.CheckPolicy(ctx, fetcher, domain, mx)
+	//		},
+	//	}
+	Extra []CheckFunc
 }
+
+// CheckFunc is a check that Check runs after its own (see Expect.Extra).
+// domain is the domain checked, in lower case without a final dot;
+// mxHosts are the hosts its MX records name, in preference order, in lower
+// case without final dots, followed by Expect.MXHost when the records do
+// not name it (the host they should name). It returns its findings, or an
+// error when it could not tell (a temporary DNS failure), which makes
+// Check fail with it.
+type CheckFunc func(ctx context.Context, domain string, mxHosts []string) ([]Finding, error)
 
 // Finding is the outcome of one check on one record.
 type Finding struct {
-	// Check is one of "mx", "a", "ptr", "spf", "dmarc", "dkim".
+	// Check is one of "mx", "a", "ptr", "spf", "dmarc", "dkim", or the
+	// name an Expect.Extra check gives its findings: "mta-sts" for the
+	// MTA-STS record and policy (mtasts.CheckPolicy, RFC 8461), "tls-rpt"
+	// for the TLS-RPT record (tlsrpt.CheckDomain, RFC 8460).
 	Check string `json:"check"`
 	// Severity is ok, warning or problem.
 	Severity Severity `json:"severity"`
@@ -66,7 +89,8 @@ type Report struct {
 	Domain string `json:"domain"`
 	// OK is true when no finding is a Problem.
 	OK bool `json:"ok"`
-	// Findings are in the order of the checks: mx, a, ptr, spf, dmarc, dkim.
+	// Findings are in the order of the checks: mx, a, ptr, spf, dmarc,
+	// dkim, then those of Expect.Extra.
 	Findings []Finding `json:"findings"`
 }
 
@@ -86,6 +110,7 @@ type Report struct {
 //   - dmarc: exactly one valid DMARC record at _dmarc.<domain>
 //     (RFC 7489 §6.6.3); a missing one is a warning.
 //   - dkim: each selector in expect.DKIMSelectors has a valid key record.
+//   - then each check of expect.Extra, such as mta-sts and tls-rpt.
 //
 // Names that do not exist and records that are missing are findings. A
 // temporary failure (timeout, SERVFAIL, REFUSED) makes Check return an
@@ -109,6 +134,13 @@ func Check(ctx context.Context, q Querier, domain string, expect Expect) (*Repor
 		if err := step(ctx); err != nil {
 			return nil, fmt.Errorf("dnsx: check %s: %w", domain, err)
 		}
+	}
+	for _, extra := range expect.Extra {
+		found, err := extra(ctx, domain, slices.Clone(c.mxHosts))
+		if err != nil {
+			return nil, fmt.Errorf("dnsx: check %s: %w", domain, err)
+		}
+		c.findings = append(c.findings, found...)
 	}
 	r := &Report{Domain: domain, OK: true, Findings: c.findings}
 	for _, f := range c.findings {
@@ -146,6 +178,9 @@ type checker struct {
 	host     string
 	expect   Expect
 	findings []Finding
+	// mxHosts are the MX hosts for Expect.Extra: those the records name,
+	// then host if they do not.
+	mxHosts []string
 }
 
 func (c *checker) add(check string, sev Severity, fix string, format string, args ...any) {
@@ -162,6 +197,15 @@ func (c *checker) mx(ctx context.Context) error {
 	mxs, err := lookupMX(ctx, c.q, c.domain)
 	if fatal(err) {
 		return err
+	}
+	for _, mx := range mxs {
+		h := strings.TrimSuffix(strings.ToLower(mx.Host), ".")
+		if _, err := netip.ParseAddr(h); h != "" && err != nil && !slices.Contains(c.mxHosts, h) {
+			c.mxHosts = append(c.mxHosts, h)
+		}
+	}
+	if !slices.Contains(c.mxHosts, c.host) {
+		c.mxHosts = append(c.mxHosts, c.host)
 	}
 	if len(mxs) == 0 {
 		var de *net.DNSError

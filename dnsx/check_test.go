@@ -1,12 +1,14 @@
 package dnsx_test
 
 import (
+	"context"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -302,5 +304,75 @@ func TestCheckNoDomain(t *testing.T) {
 	}
 	if msg := rep.Findings[0].Message; msg != "gone.example.com does not exist in DNS (NXDOMAIN)" {
 		t.Errorf("mx message %q", msg)
+	}
+}
+
+// Expect.Extra checks run after Check's own, with the domain and its MX
+// hosts; their findings join the report and count for OK, and their error
+// is Check's.
+func TestCheckExtra(t *testing.T) {
+	var zone strings.Builder
+	for k, line := range checkZone(t) {
+		if k == "mx" {
+			line = "example.com. IN MX 20 Backup.Example.NET.\nexample.com. IN MX 10 mx.example.com.\nexample.com. IN MX 30 192.0.2.9."
+		}
+		fmt.Fprintln(&zone, line)
+	}
+	_, c := newClient(t, zone.String())
+	for _, tc := range []struct {
+		name     string
+		mxHost   string
+		wantMX   []string
+		severity dnsx.Severity
+	}{
+		{"published MX", "mx.example.com", []string{"mx.example.com", "backup.example.net"}, dnsx.OK},
+		{"expected MX not published", "new.example.com", []string{"mx.example.com", "backup.example.net", "new.example.com"}, dnsx.Problem},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls []string
+			expect := checkExpect
+			expect.MXHost = tc.mxHost
+			expect.Extra = []dnsx.CheckFunc{
+				func(_ context.Context, domain string, mx []string) ([]dnsx.Finding, error) {
+					calls = append(calls, "first "+domain)
+					if !slices.Equal(mx, tc.wantMX) {
+						t.Errorf("MX hosts %q, want %q", mx, tc.wantMX)
+					}
+					mx[0] = "changed" // the check's own copy
+					return []dnsx.Finding{{Check: "mta-sts", Severity: tc.severity, Message: "policy", Fix: "fix"}}, nil
+				},
+				func(_ context.Context, domain string, mx []string) ([]dnsx.Finding, error) {
+					calls = append(calls, "second "+domain)
+					if mx[0] == "changed" {
+						t.Error("the second check sees the first's change to its MX hosts")
+					}
+					return []dnsx.Finding{{Check: "tls-rpt", Severity: dnsx.Warning, Message: "no record", Fix: "publish"}}, nil
+				},
+			}
+			rep, err := dnsx.Check(t.Context(), c, "Example.COM", expect)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{"first example.com", "second example.com"}; !slices.Equal(calls, want) {
+				t.Errorf("calls %q, want %q", calls, want)
+			}
+			n := len(rep.Findings)
+			if n < 2 || rep.Findings[n-2].Check != "mta-sts" || rep.Findings[n-1].Check != "tls-rpt" {
+				t.Fatalf("findings %+v, want mta-sts and tls-rpt last", rep.Findings)
+			}
+			if tc.severity == dnsx.Problem && rep.OK {
+				t.Error("report OK with a problem from an extra check")
+			}
+		})
+	}
+
+	// An extra check's error is Check's, wrapped, so that a temporary DNS
+	// failure stays one.
+	dnsErr := &net.DNSError{Err: "server misbehaving", Name: "_mta-sts.example.com", IsTemporary: true}
+	expect := checkExpect
+	expect.Extra = []dnsx.CheckFunc{func(context.Context, string, []string) ([]dnsx.Finding, error) { return nil, dnsErr }}
+	rep, err := dnsx.Check(t.Context(), c, "example.com", expect)
+	if rep != nil || !errors.Is(err, dnsErr) || !dnsx.IsTemporary(err) || !strings.Contains(err.Error(), "_mta-sts.example.com") {
+		t.Errorf("Check = %v, %v; want the extra check's temporary error", rep, err)
 	}
 }

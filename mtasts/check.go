@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/ownmx/ownmx/dnsx"
+	"github.com/ownmx/ownmx/tlsrpt"
 )
 
 // The names of the checks CheckDomain makes, as in dnsx.Finding.Check.
 const (
 	CheckMTASTS = "mta-sts"
-	CheckTLSRPT = "tls-rpt"
+	CheckTLSRPT = tlsrpt.CheckName
 )
 
 // minMaxAge is the max_age below which CheckDomain warns: senders forget a
@@ -28,14 +29,26 @@ const minMaxAge = 24 * time.Hour
 // pattern, its max_age, and the "_smtp._tls" record. Each gives a
 // dnsx.Finding with Check CheckMTASTS or CheckTLSRPT. A temporary DNS
 // failure makes it return an error, as dnsx.Check does; a failed fetch is a
-// finding.
+// finding. It is CheckPolicy followed by tlsrpt.CheckDomain.
 func CheckDomain(ctx context.Context, f *Fetcher, domain string, mxHosts []string) ([]dnsx.Finding, error) {
+	list, err := CheckPolicy(ctx, f, domain, mxHosts)
+	if err != nil {
+		return nil, err
+	}
+	rpt, err := tlsrpt.CheckDomain(ctx, f.resolver(), domain)
+	if err != nil {
+		return nil, err
+	}
+	return append(list, rpt...), nil
+}
+
+// CheckPolicy is the MTA-STS half of CheckDomain: the "_mta-sts" record,
+// the policy fetched fresh, its mode, the mxHosts it covers and its
+// max_age, each a dnsx.Finding with Check CheckMTASTS.
+func CheckPolicy(ctx context.Context, f *Fetcher, domain string, mxHosts []string) ([]dnsx.Finding, error) {
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
 	var c findings
 	if err := c.policy(ctx, f, domain, mxHosts); err != nil {
-		return nil, err
-	}
-	if err := c.tlsrpt(ctx, f, domain); err != nil {
 		return nil, err
 	}
 	return c.list, nil
@@ -118,62 +131,6 @@ func (c *findings) policy(ctx context.Context, f *Fetcher, domain string, mxHost
 	if p.MaxAge < minMaxAge {
 		c.add(CheckMTASTS, dnsx.Warning, "set max_age to a few weeks, such as 1209600 (RFC 8461 §3.2)",
 			"the policy's max_age is %d seconds, under a day: senders forget it between messages", int64(p.MaxAge/time.Second))
-	}
-	return nil
-}
-
-func (c *findings) tlsrpt(ctx context.Context, f *Fetcher, domain string) error {
-	name := "_smtp._tls." + domain
-	records, err := txtRecords(ctx, f.resolver(), name, "v=TLSRPTv1")
-	if err != nil {
-		return err
-	}
-	fix := fmt.Sprintf("publish TXT %s \"v=TLSRPTv1; rua=mailto:tlsrpt@%s\"", name, domain)
-	switch len(records) {
-	case 0:
-		c.add(CheckTLSRPT, dnsx.Warning, fix, "no TLS-RPT record at %s: senders cannot report TLS failures to you (RFC 8460)", name)
-		return nil
-	case 1:
-	default:
-		c.add(CheckTLSRPT, dnsx.Problem, "keep exactly one TLS-RPT record at "+name, "%d TLS-RPT records at %s: senders ignore them (RFC 8460 §3)", len(records), name)
-		return nil
-	}
-	if err := validTLSRPT(records[0]); err != nil {
-		c.add(CheckTLSRPT, dnsx.Problem, fix, "TLS-RPT record %q at %s is invalid: %v", records[0], name, err)
-		return nil
-	}
-	c.add(CheckTLSRPT, dnsx.OK, "", "TLS-RPT record at %s: %s", name, records[0])
-	return nil
-}
-
-// validTLSRPT checks a TLS-RPT record (RFC 8460 §3): "v=TLSRPTv1" first,
-// then a rua field of mailto: or https: URIs separated by commas.
-func validTLSRPT(txt string) error {
-	fields := strings.Split(strings.TrimSuffix(strings.TrimSpace(txt), ";"), ";")
-	if strings.TrimSpace(fields[0]) != "v=TLSRPTv1" {
-		return fmt.Errorf("it does not start with v=TLSRPTv1")
-	}
-	var rua string
-	for _, field := range fields[1:] {
-		k, v, ok := strings.Cut(strings.TrimSpace(field), "=")
-		if !ok {
-			return fmt.Errorf("field %q is not name=value", field)
-		}
-		if k == "rua" {
-			if rua != "" {
-				return fmt.Errorf("rua appears twice")
-			}
-			rua = v
-		}
-	}
-	if rua == "" {
-		return fmt.Errorf("it has no rua field")
-	}
-	for _, uri := range strings.Split(rua, ",") {
-		uri = strings.TrimSpace(uri)
-		if !(strings.HasPrefix(uri, "mailto:") && strings.Contains(uri, "@")) && !strings.HasPrefix(uri, "https://") {
-			return fmt.Errorf("rua %q is not a mailto: or https: URI", uri)
-		}
 	}
 	return nil
 }

@@ -47,5 +47,7 @@
 // Policy.MarshalText, on an HTTPS server whose certificate is valid for
 // mta-sts.<domain>. CheckDomain tells whether what is published works:
 // the record, the policy fetched fresh, its mode, the MX hosts it covers,
-// its max_age and the TLS-RPT record.
+// its max_age (CheckPolicy) and the TLS-RPT record (tlsrpt.CheckDomain);
+// either joins dnsx.Check through dnsx.Expect.Extra. The package tlsrpt
+// reads the reports that senders then mail to the TLS-RPT address.
 package mtasts

@@ -7,6 +7,7 @@
 //	go run ./examples/dnscheck -domain example.com -mx mx.example.com -ip 203.0.113.25 -dkim mail -json
 //	go run ./examples/dnscheck -domain example.com -mx mx.example.com -ip 203.0.113.25 -records
 //	go run ./examples/dnscheck -domain example.com -mx mx.example.com -ip 203.0.113.25 -records -dkim-key dkim.pem -dkim-selector mail
+//	go run ./examples/dnscheck -domain example.com -mx mx.example.com -ip 203.0.113.25 -mta-sts -tls-rpt
 //
 // Flags:
 //
@@ -22,13 +23,30 @@
 //	               SEL._domainkey.D; without -records, SEL is checked like
 //	               the -dkim selectors
 //	-json          print the report as JSON
+//	-mta-sts       also check the domain's MTA-STS record (RFC 8461) and
+//	               the policy it serves at https://mta-sts.D/.well-known/mta-sts.txt,
+//	               fetched now: its mode, whether its mx lines cover the MX
+//	               hosts, its max_age
+//	-mta-sts-mode M the mode of the policy printed to publish: testing
+//	               (default: senders report failures but deliver anyway) or
+//	               enforce (once TLS-RPT reports are clean)
+//	-tls-rpt       also check the domain's TLS-RPT record (RFC 8460) at
+//	               _smtp._tls.D
+//	-tls-rpt-rua URI where the printed TLS-RPT record asks for reports
+//	               (default mailto:tlsrpt@D)
 //	-records       print the records to publish, ask nothing, and exit 0
 //	-timeout D     how long to wait for each DNS reply (default 5s)
+//
+// With -mta-sts or -tls-rpt, when a record they check is missing or wrong,
+// the human output ends with the records to publish (mtasts.Records): the
+// "_mta-sts" and "_smtp._tls" TXT records, the address records of
+// mta-sts.D (the -ip addresses: examples/inbox serves the policy itself)
+// and the policy file. -records prints them with the others.
 //
 // The human output has one line per finding, marked [ok], [warning] or
 // [problem], with the fix when one is known. The JSON output is
 //
-//	{"domain": "...", "ok": bool, "findings": [{"check": "mx|a|ptr|spf|dmarc|dkim",
+//	{"domain": "...", "ok": bool, "findings": [{"check": "mx|a|ptr|spf|dmarc|dkim|mta-sts|tls-rpt",
 //	  "severity": "ok|warning|problem", "message": "...", "fix": "..."}]}
 //
 // Exit status: 0 when no finding is a problem, 1 when one is, 2 for bad
@@ -37,6 +55,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,6 +63,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"slices"
@@ -54,6 +74,8 @@ import (
 
 	"github.com/ownmx/ownmx/auth"
 	"github.com/ownmx/ownmx/dnsx"
+	"github.com/ownmx/ownmx/mtasts"
+	"github.com/ownmx/ownmx/tlsrpt"
 )
 
 // Exit statuses.
@@ -76,18 +98,35 @@ type options struct {
 	dkimRecord      string // the DKIM TXT record of -dkim-key, or ""
 	json, records   bool
 	timeout         time.Duration
+	mtaSTS, tlsRPT  bool
+	mtaSTSMode      mtasts.Mode
+	rua             string // the rua of the TLS-RPT record to publish
 }
+
+// policyMaxAge is the max_age of the policy dnscheck prints to publish:
+// two weeks, as RFC 8461 §3.2 suggests weeks.
+const policyMaxAge = 14 * 24 * time.Hour
+
+// policyFetchTimeout bounds the fetch of the served policy.
+const policyFetchTimeout = 30 * time.Second
 
 // run is the program, with its arguments and output streams given, and
 // returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWith(ctx, args, stdout, stderr, nil)
+}
+
+// runWith is run with the HTTP client that fetches MTA-STS policies; nil
+// means mtasts' default, which finds the policy host with the -dns
+// nameserver. Tests give one that reaches a server on loopback.
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, policyClient *http.Client) int {
 	opts, err := parseArgs(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "dnscheck: %v\n", err)
-		fmt.Fprintln(stderr, "usage: dnscheck -domain D -mx HOST -ip IP[,IP] [-dns ADDR] [-dkim SEL[,SEL]] [-dkim-key FILE -dkim-selector SEL] [-json] [-records]")
+		fmt.Fprintln(stderr, "usage: dnscheck -domain D -mx HOST -ip IP[,IP] [-dns ADDR] [-dkim SEL[,SEL]] [-dkim-key FILE -dkim-selector SEL] [-mta-sts [-mta-sts-mode testing|enforce]] [-tls-rpt [-tls-rpt-rua URI]] [-json] [-records]")
 		return exitUsage
 	}
 
@@ -100,6 +139,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				Content: opts.dkimRecord,
 			})
 		}
+		stsRecs, _, err := stsRecords(opts)
+		if err != nil {
+			fmt.Fprintf(stderr, "dnscheck: %v\n", err)
+			return exitUsage
+		}
+		recs = append(recs, stsRecs...)
 		if opts.json {
 			return writeJSON(stdout, stderr, recs, exitOK)
 		}
@@ -119,6 +164,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		MXHost:        opts.mx,
 		IPs:           opts.ips,
 		DKIMSelectors: opts.dkim,
+		Extra:         extraChecks(opts, q, policyClient),
 	})
 	if err != nil {
 		if dnsx.IsTemporary(err) {
@@ -136,6 +182,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return writeJSON(stdout, stderr, rep, status)
 	}
 	writeText(stdout, rep, opts.mx)
+	if err := writeMissing(stdout, rep, opts); err != nil {
+		fmt.Fprintf(stderr, "dnscheck: %v\n", err)
+		return exitUsage
+	}
 	return status
 }
 
@@ -154,6 +204,10 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&opts.dkimSelector, "dkim-selector", "", "the `selector` of -dkim-key's record")
 	fs.BoolVar(&opts.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&opts.records, "records", false, "print the records to publish and exit")
+	fs.BoolVar(&opts.mtaSTS, "mta-sts", false, "also check the MTA-STS record and the policy served (RFC 8461)")
+	fs.BoolVar(&opts.tlsRPT, "tls-rpt", false, "also check the TLS-RPT record (RFC 8460)")
+	mode := fs.String("mta-sts-mode", "testing", "the `mode` of the MTA-STS policy to publish: testing or enforce")
+	fs.StringVar(&opts.rua, "tls-rpt-rua", "", "the `URI` the TLS-RPT record to publish asks for reports at (default mailto:tlsrpt@D)")
 	fs.DurationVar(&opts.timeout, "timeout", 5*time.Second, "how long to wait for each DNS reply")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -176,6 +230,17 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return opts, errors.New("-dkim-key needs -dkim-selector")
 	case dkimKey == "" && opts.dkimSelector != "":
 		return opts, errors.New("-dkim-selector needs -dkim-key")
+	case *mode != string(mtasts.Testing) && *mode != string(mtasts.Enforce):
+		return opts, fmt.Errorf("-mta-sts-mode %q is not testing or enforce", *mode)
+	}
+	opts.mtaSTSMode = mtasts.Mode(*mode)
+	if opts.rua == "" {
+		opts.rua = "mailto:tlsrpt@" + strings.TrimSuffix(strings.ToLower(opts.domain), ".")
+	}
+	if opts.tlsRPT {
+		if _, err := tlsrpt.ParseRecord("v=TLSRPTv1; rua=" + opts.rua); err != nil {
+			return opts, fmt.Errorf("-tls-rpt-rua %q is not a mailto: or https: URI for reports", opts.rua)
+		}
 	}
 	for _, s := range strings.Split(ips, ",") {
 		ip, err := netip.ParseAddr(strings.TrimSpace(s))
@@ -274,7 +339,7 @@ func writeJSON(stdout, stderr io.Writer, v any, status int) int {
 func writeText(w io.Writer, rep *dnsx.Report, host string) {
 	var problems, warnings int
 	for _, f := range rep.Findings {
-		line := fmt.Sprintf("%-9s %-5s %s", "["+string(f.Severity)+"]", f.Check, f.Message)
+		line := fmt.Sprintf("%-9s %-7s %s", "["+string(f.Severity)+"]", f.Check, f.Message)
 		if f.Fix != "" {
 			line += " -- fix: " + f.Fix
 		}
@@ -304,4 +369,81 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// extraChecks are the checks of -mta-sts and -tls-rpt, run inside
+// dnsx.Check through Expect.Extra. The resolver is q, the cache Check
+// asks: it answers the lookups of both and, for policyClient nil, finds
+// the policy host.
+func extraChecks(opts options, q dnsx.Querier, policyClient *http.Client) []dnsx.CheckFunc {
+	resolver, _ := q.(dnsx.Resolver)
+	var checks []dnsx.CheckFunc
+	if opts.mtaSTS {
+		f := &mtasts.Fetcher{Resolver: resolver, Client: policyClient, FetchTimeout: policyFetchTimeout}
+		checks = append(checks, func(ctx context.Context, domain string, mxHosts []string) ([]dnsx.Finding, error) {
+			return mtasts.CheckPolicy(ctx, f, domain, mxHosts)
+		})
+	}
+	if opts.tlsRPT {
+		checks = append(checks, func(ctx context.Context, domain string, _ []string) ([]dnsx.Finding, error) {
+			return tlsrpt.CheckDomain(ctx, resolver, domain)
+		})
+	}
+	return checks
+}
+
+// stsRecords returns the records of -mta-sts and -tls-rpt to publish
+// (mtasts.Records), and the policy file to serve: a policy in
+// -mta-sts-mode naming the -mx host.
+func stsRecords(opts options) ([]dnsx.Record, []byte, error) {
+	if !opts.mtaSTS && !opts.tlsRPT {
+		return nil, nil, nil
+	}
+	p := &mtasts.Policy{Mode: opts.mtaSTSMode, MX: []string{strings.TrimSuffix(strings.ToLower(opts.mx), ".")}, MaxAge: policyMaxAge}
+	rua := ""
+	if opts.tlsRPT {
+		rua = opts.rua
+	}
+	recs, err := mtasts.Records(opts.domain, p, opts.ips, rua)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !opts.mtaSTS {
+		// Only the TLS-RPT record, the last.
+		return recs[len(recs)-1:], nil, nil
+	}
+	text, err := p.MarshalText()
+	if err != nil {
+		return nil, nil, err
+	}
+	return recs, text, nil
+}
+
+// writeMissing prints, after the findings, the records of -mta-sts and
+// -tls-rpt to publish when a finding of theirs is not ok.
+func writeMissing(w io.Writer, rep *dnsx.Report, opts options) error {
+	missing := false
+	for _, f := range rep.Findings {
+		if (f.Check == mtasts.CheckMTASTS || f.Check == tlsrpt.CheckName) && f.Severity != dnsx.OK {
+			missing = true
+		}
+	}
+	if !missing {
+		return nil
+	}
+	recs, policy, err := stsRecords(opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "; MTA-STS and TLS-RPT records to publish")
+	if err := dnsx.WriteRecords(w, recs); err != nil {
+		return err
+	}
+	if policy != nil {
+		domain := strings.TrimSuffix(strings.ToLower(opts.domain), ".")
+		fmt.Fprintf(w, "\n; the policy to serve at https://mta-sts.%s/.well-known/mta-sts.txt (examples/inbox serves it)\n", domain)
+		_, err = w.Write(bytes.ReplaceAll(policy, []byte("\r\n"), []byte("\n")))
+	}
+	return err
 }

@@ -298,8 +298,8 @@ func TestCheckDKIMSelector(t *testing.T) {
 		status   int
 		want     string
 	}{
-		{"mail", exitOK, "[ok]      dkim  DKIM key at mail._domainkey.example.com (ed25519)"},
-		{"other", exitProblem, "[problem] dkim  "},
+		{"mail", exitOK, "[ok]      dkim    DKIM key at mail._domainkey.example.com (ed25519)"},
+		{"other", exitProblem, "[problem] dkim    "},
 	} {
 		args := append([]string{"-dns", srv.Addr, "-dkim-key", "testdata/dkim-ed25519.pem", "-dkim-selector", tt.selector}, baseArgs...)
 		var stdout, stderr bytes.Buffer
