@@ -24,6 +24,14 @@ const (
 // about a year (RFC 8461 §3.2).
 const MaxMaxAge = 31557600 * time.Second
 
+// DefaultMaxAge is the max_age the examples give a domain's own policy
+// (examples/inbox -mta-sts, examples/dnscheck -records): a week. RFC 8461
+// §3.2 suggests weeks; a week keeps the policy between two messages of
+// most senders, and a change of MX hosts reaches every sender within it.
+// Both use it so that the "_mta-sts" record one prints has the id of the
+// policy the other serves.
+const DefaultMaxAge = 7 * 24 * time.Hour
+
 // Policy is a domain's MTA-STS policy (RFC 8461 §3.2).
 type Policy struct {
 	// ID is the id= of the domain's "_mta-sts" TXT record when the policy

@@ -103,10 +103,6 @@ type options struct {
 	rua             string // the rua of the TLS-RPT record to publish
 }
 
-// policyMaxAge is the max_age of the policy dnscheck prints to publish:
-// two weeks, as RFC 8461 §3.2 suggests weeks.
-const policyMaxAge = 14 * 24 * time.Hour
-
 // policyFetchTimeout bounds the fetch of the served policy.
 const policyFetchTimeout = 30 * time.Second
 
@@ -399,7 +395,7 @@ func stsRecords(opts options) ([]dnsx.Record, []byte, error) {
 	if !opts.mtaSTS && !opts.tlsRPT {
 		return nil, nil, nil
 	}
-	p := &mtasts.Policy{Mode: opts.mtaSTSMode, MX: []string{strings.TrimSuffix(strings.ToLower(opts.mx), ".")}, MaxAge: policyMaxAge}
+	p := &mtasts.Policy{Mode: opts.mtaSTSMode, MX: []string{strings.TrimSuffix(strings.ToLower(opts.mx), ".")}, MaxAge: mtasts.DefaultMaxAge} // as examples/inbox serves it by default
 	rua := ""
 	if opts.tlsRPT {
 		rua = opts.rua

@@ -17,12 +17,6 @@ import (
 	"github.com/ownmx/ownmx/smtpd"
 )
 
-// defaultSTSMaxAge is -mta-sts-max-age's default: a week, long enough
-// that a sender keeps the policy between two messages (RFC 8461 §3.2
-// suggests weeks), short enough that a change of MX hosts reaches every
-// sender within a week.
-const defaultSTSMaxAge = 7 * 24 * time.Hour
-
 // The limits of the HTTPS server of the policy. A policy fetch is one
 // small GET (RFC 8461 §3.3): anything slower or bigger is not a sender.
 const (
@@ -48,7 +42,7 @@ type stsConfig struct {
 // stsFlags defines the -mta-sts flags.
 func stsFlags(fs *flag.FlagSet, cfg *config) {
 	fs.StringVar(&cfg.sts.mode, "mta-sts", "", "serve an MTA-STS policy in this `mode`, testing or enforce (none withdraws one), at https://mta-sts.DOMAIN/.well-known/mta-sts.txt for each -domain (default: no policy served)")
-	fs.DurationVar(&cfg.sts.maxAge, "mta-sts-max-age", defaultSTSMaxAge, "max_age of the MTA-STS policy: how long senders keep it, at most 8766h (a year)")
+	fs.DurationVar(&cfg.sts.maxAge, "mta-sts-max-age", mtasts.DefaultMaxAge, "max_age of the MTA-STS policy: how long senders keep it, at most 8766h (a year)")
 	fs.StringVar(&cfg.sts.listen, "mta-sts-listen", ":443", "`address` of the HTTPS server of the MTA-STS policy")
 	fs.Func("mta-sts-mx", "comma-separated `list` of mx patterns of the MTA-STS policy besides -hostname, such as mx2.example.com or *.example.net", func(v string) error {
 		cfg.sts.mx = append(cfg.sts.mx, splitList(v)...)
@@ -145,7 +139,26 @@ func (in *inbox) serveMTASTS(cfg *config, certificates *tls.Config, log *slog.Lo
 	})
 	log.Info("serving MTA-STS policy", "addr", l.Addr().String(), "hosts", strings.Join(hosts, ","),
 		"mode", cfg.sts.policy.Mode, "mx", strings.Join(cfg.sts.policy.MX, ","), "max_age", cfg.sts.policy.MaxAge.String())
+	if cfg.tlsCert != "" {
+		warnUncovered(hosts, certificates, cfg.tlsCert, log)
+	}
 	return logSTSRecords(cfg, l.Addr(), log)
+}
+
+// warnUncovered logs a warning for each of hosts that the certificate of
+// -tls-cert is not valid for: senders would refuse the policy's HTTPS
+// server (RFC 8461 §3.3), which is the same as publishing none. (ACME gets
+// a certificate for each of them.)
+func warnUncovered(hosts []string, certificates *tls.Config, certFile string, log *slog.Logger) {
+	for _, h := range hosts {
+		c, err := certificates.GetCertificate(&tls.ClientHelloInfo{ServerName: h})
+		if err != nil || c == nil || c.Leaf == nil {
+			continue
+		}
+		if err := c.Leaf.VerifyHostname(h); err != nil {
+			log.Warn("the -tls-cert certificate is not valid for the MTA-STS policy's host: senders will not fetch the policy", "host", h, "tls_cert", certFile, "err", err)
+		}
+	}
 }
 
 // logSTSRecords logs the DNS records that announce the policy, one line

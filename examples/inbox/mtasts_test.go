@@ -157,6 +157,27 @@ func loggedRecords(t *testing.T, s *server) []string {
 // nothing wrong; any other path or host gets 404, an oversized header
 // 431; and SIGTERM stops the HTTPS server with the SMTP server, an idle
 // keep-alive connection notwithstanding.
+// TestMTASTSUncoveredCertificate starts -mta-sts with a -tls-cert that
+// covers one of the two mta-sts names: the other is named in a warning,
+// since senders would refuse its HTTPS server and so the policy.
+func TestMTASTSUncoveredCertificate(t *testing.T) {
+	certFile, keyFile, _ := writeCertFor(t, "mx.inbox.test", "mta-sts.inbox.test")
+	s := start(t, "-domain", "inbox.test,second.test", "-maildir", filepath.Join(t.TempDir(), "mail"),
+		"-hostname", "mx.inbox.test", "-tls-cert", certFile, "-tls-key", keyFile,
+		"-mta-sts", "testing", "-mta-sts-listen", "127.0.0.1:0")
+	if s.waitLog(stsServing, 10*time.Second) == nil {
+		t.Fatal("no log line says where the MTA-STS policy is served")
+	}
+	warned := regexp.MustCompile(`level=WARN msg="the -tls-cert certificate is not valid for the MTA-STS policy's host.*" host=(\S+)`)
+	m := s.waitLog(warned, 10*time.Second)
+	if m == nil || m[1] != "mta-sts.second.test" {
+		t.Fatalf("warning about the uncovered name: %q, want one for mta-sts.second.test", m)
+	}
+	if strings.Count(s.log(), "is not valid for the MTA-STS policy's host") != 1 {
+		t.Errorf("want one warning, for mta-sts.second.test only; log:\n%s", s.log())
+	}
+}
+
 func TestMTASTSFiles(t *testing.T) {
 	dns := dnstest.NewServer(t, testZone())
 	certFile, keyFile, roots := writeCertFor(t, "mx.inbox.test", "mta-sts.inbox.test", "mta-sts.second.test")
@@ -277,8 +298,8 @@ func TestMTASTSACME(t *testing.T) {
 	}
 	c := stsClient(t, m[1], ca.Roots)
 	p := fetchPolicy(t, c, "inbox.test")
-	if p.Mode != mtasts.Testing || p.MaxAge != defaultSTSMaxAge || !slices.Equal(p.MX, []string{"mx.inbox.test"}) {
-		t.Errorf("policy: mode %s, max_age %v, mx %q; want testing, %v, [mx.inbox.test]", p.Mode, p.MaxAge, p.MX, defaultSTSMaxAge)
+	if p.Mode != mtasts.Testing || p.MaxAge != mtasts.DefaultMaxAge || !slices.Equal(p.MX, []string{"mx.inbox.test"}) {
+		t.Errorf("policy: mode %s, max_age %v, mx %q; want testing, %v, [mx.inbox.test]", p.Mode, p.MaxAge, p.MX, mtasts.DefaultMaxAge)
 	}
 	if ca.Orders() == 0 {
 		t.Error("pebble saw no order")
