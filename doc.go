@@ -9,7 +9,12 @@
 //     handlers (Node smtp-server's onConnect, onMailFrom, onRcptTo and
 //     onData, done the Go way), safe by default: limits and deadlines that
 //     hold, relay protection, strict syntax, trace headers, with its own
-//     protocol loop. smtpd/smtptest runs one inside a test.
+//     protocol loop, the PROXY protocol from trusted load balancers and an
+//     Observer for metrics. smtpd/smtptest runs one inside a test.
+//   - ratelimit limits connections and messages a minute per client
+//     network and per sender domain, in bounded memory.
+//   - metrics/prometheus exports the Observer's events, the auth verdicts
+//     and the queue's tries as Prometheus metrics.
 //   - auth checks SPF, DKIM and DMARC and applies the sender domain's
 //     DMARC policy: deliver, deliver to Junk, or refuse.
 //   - dnsx is the DNS side: lookups on a resolver you choose, a cache, and
@@ -17,6 +22,9 @@
 //     dnsx/dnstest serves DNS on loopback for tests.
 //   - certs gives STARTTLS its certificate: from PEM files reloaded when
 //     they change, or from an ACME CA such as Let's Encrypt (RFC 8555).
+//   - mtasts serves and checks your domain's MTA-STS policy (RFC 8461) so
+//     that senders use TLS to reach you, and tlsrpt reads the TLS reports
+//     they send back (RFC 8460).
 //   - store is where mail lands: Maildir, written so that a 250 reply
 //     means the message is on disk.
 //   - message turns a received message into what applications use:
