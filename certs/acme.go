@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/acme"
@@ -32,9 +35,29 @@ type ACMEOptions struct {
 	// trusts the system roots (and SSL_CERT_FILE).
 	HTTPClient *http.Client
 	// RenewBefore is how long before a certificate expires it is renewed;
-	// zero means autocert's default of 30 days.
+	// zero means autocert's default: a third of the certificate's life,
+	// at most 30 days.
 	RenewBefore time.Duration
+	// RetryAfter is how long, after an attempt to get a certificate for a
+	// name failed, handshakes for that name fail at once instead of
+	// starting another: the wait doubles with each failure in a row, up to
+	// an hour, and a success forgets it. Zero means DefaultRetryAfter,
+	// negative means every handshake tries again.
+	RetryAfter time.Duration
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
 }
+
+// DefaultRetryAfter is the default of ACMEOptions.RetryAfter: two minutes,
+// so that a name that keeps failing (DNS not yet pointing at the host, port
+// 80 closed) is tried less and less often, down to once an hour, instead of
+// at every client's STARTTLS: Let's Encrypt allows five failed validations
+// of a name an hour, and each attempt may try two challenges (TLS-ALPN-01,
+// then HTTP-01). autocert itself only waits a minute after a failure.
+const DefaultRetryAfter = 2 * time.Minute
+
+// maxRetryAfter is the longest wait between two attempts for one name.
+const maxRetryAfter = time.Hour
 
 // ACME obtains certificates from an ACME certificate authority (RFC 8555),
 // proving control of each name with the HTTP-01 challenge (RFC 8555 §8.3)
@@ -46,6 +69,19 @@ type ACME struct {
 	// Manager does the work; its fields may be changed before first use.
 	Manager     *autocert.Manager
 	defaultHost string
+	hosts       map[string]bool
+	retryAfter  time.Duration
+	now         func() time.Time
+
+	mu     sync.Mutex
+	failed map[string]failure // by host, only names of Hosts
+}
+
+// failure is the last failed attempt to get a name's certificate.
+type failure struct {
+	err   error
+	wait  time.Duration // since the failure
+	until time.Time     // no new attempt before
 }
 
 // NewACME returns an ACME for opts, checking that opts names at least one
@@ -74,18 +110,54 @@ func NewACME(opts ACMEOptions) (*ACME, error) {
 		Email:       opts.Email,
 		Client:      &acme.Client{DirectoryURL: url, HTTPClient: opts.HTTPClient},
 	}
-	return &ACME{Manager: m, defaultHost: opts.Hosts[0]}, nil
+	a := &ACME{Manager: m, defaultHost: opts.Hosts[0], hosts: make(map[string]bool), failed: make(map[string]failure),
+		retryAfter: opts.RetryAfter, now: opts.Now}
+	if a.retryAfter == 0 {
+		a.retryAfter = DefaultRetryAfter
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	for _, h := range opts.Hosts {
+		a.hosts[strings.ToLower(h)] = true
+	}
+	return a, nil
 }
 
 // GetCertificate is for tls.Config.GetCertificate. The first handshake for
-// a name waits for the certificate to be issued.
+// a name waits for the certificate to be issued. When that fails, the
+// handshakes for the name fail at once, with the error of the attempt, until
+// RetryAfter has passed; the next one tries again.
 func (a *ACME) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if hello.ServerName == "" {
 		h := *hello
 		h.ServerName = a.defaultHost
 		hello = &h
 	}
-	return a.Manager.GetCertificate(hello)
+	host := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	if !a.hosts[host] || a.retryAfter < 0 || slices.Contains(hello.SupportedProtos, acme.ALPNProto) {
+		return a.Manager.GetCertificate(hello)
+	}
+	a.mu.Lock()
+	f, failed := a.failed[host]
+	a.mu.Unlock()
+	if failed && a.now().Before(f.until) {
+		return nil, fmt.Errorf("certs: no certificate for %s yet: the last attempt failed (%w); next attempt after %s",
+			host, f.err, f.until.UTC().Format(time.RFC3339))
+	}
+	c, err := a.Manager.GetCertificate(hello)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err == nil {
+		delete(a.failed, host)
+		return c, nil
+	}
+	wait := a.retryAfter
+	if failed {
+		wait = min(2*f.wait, max(maxRetryAfter, a.retryAfter))
+	}
+	a.failed[host] = failure{err: err, wait: wait, until: a.now().Add(wait)}
+	return nil, err
 }
 
 // HTTPHandler answers the CA's HTTP-01 challenges and redirects every other

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -188,6 +189,74 @@ func TestACMERenews(t *testing.T) {
 	if n := p.Orders(); n <= issued {
 		t.Fatalf("orders: %d after the renewal, %d before", n, issued)
 	}
+}
+
+// TestACMEWaitsAfterFailure has pebble's HTTP-01 requests answered 404,
+// as when port 80 does not reach the host yet: the handshake fails, the
+// ones that follow within RetryAfter fail at once without a new order and
+// say when the next attempt is, and the wait doubles with each failure.
+// (autocert itself refuses a new attempt for a name within a minute of a
+// failure, in real time: the attempt after the wait fails on that here,
+// which is enough to see the wait double.)
+func TestACMEWaitsAfterFailure(t *testing.T) {
+	p := startPebble(t, 0)
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	a, err := NewACME(ACMEOptions{Hosts: []string{acmeHost}, Dir: t.TempDir(),
+		DirectoryURL: p.DirectoryURL, HTTPClient: p.Client, RetryAfter: time.Minute, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.HTTPHandler() // as the inbox does before the first order: HTTP-01 is tried too
+	challenges := &http.Server{Handler: http.NotFoundHandler()}
+	done := make(chan struct{})
+	go func() { defer close(done); challenges.Serve(p.challengeLn) }()
+	t.Cleanup(func() { challenges.Close(); <-done })
+	addr := tlsServer(t, a.GetCertificate)
+
+	if err := handshake(addr, p.Roots); err == nil {
+		t.Fatal("a certificate was served while HTTP-01 was answered 404")
+	}
+	orders := p.Orders()
+	if orders == 0 {
+		t.Fatal("no order seen by pebble")
+	}
+	for range 3 {
+		if err := handshake(addr, p.Roots); err == nil {
+			t.Fatal("a certificate was served while HTTP-01 was answered 404")
+		}
+	}
+	if n := p.Orders(); n != orders {
+		t.Fatalf("handshakes within a minute of the failure made %d new orders, want none", n-orders)
+	}
+	wantWait := func(next string) {
+		t.Helper()
+		c, err := a.GetCertificate(&tls.ClientHelloInfo{ServerName: acmeHost})
+		if err == nil || !strings.Contains(err.Error(), "next attempt after "+next) {
+			t.Fatalf("GetCertificate within the wait: %v, %v; want an error that says the next attempt is after %s", c, err, next)
+		}
+	}
+	wantWait("2026-12-01T12:01:00Z")
+	advance(59 * time.Second)
+	wantWait("2026-12-01T12:01:00Z")
+
+	advance(time.Second) // 12:01: tried again, fails again, waits two minutes
+	if err := handshake(addr, p.Roots); err == nil {
+		t.Fatal("a certificate was served while HTTP-01 was answered 404")
+	}
+	wantWait("2026-12-01T12:03:00Z")
+}
+
+// handshake dials addr as a client that trusts only roots, asking for
+// acmeHost.
+func handshake(addr string, roots *x509.CertPool) error {
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: acmeHost, RootCAs: roots})
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }
 
 func TestNewACMEChecksOptions(t *testing.T) {
