@@ -30,7 +30,7 @@ func TestDeployFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range []string{"EnvironmentFile=/etc/ownmx/inbox.env", "ExecStart=/usr/local/bin/ownmx-inbox $OWNMX_ARGS", "StateDirectory=ownmx"} {
+	for _, line := range []string{"EnvironmentFile=/etc/ownmx/inbox.env", "ExecStart=/usr/local/bin/ownmx-inbox $OWNMX_ARGS", "ExecReload=/bin/kill -HUP $MAINPID", "StateDirectory=ownmx"} {
 		if !strings.Contains(string(unit), "\n"+line+"\n") {
 			t.Errorf("deploy/ownmx-inbox.service lacks the line %s", line)
 		}
@@ -48,7 +48,8 @@ func TestDeployFiles(t *testing.T) {
 	if err := json.Unmarshal(m[1], &entry); err != nil || len(entry) < 1 {
 		t.Fatalf("ENTRYPOINT %s: %v", m[1], err)
 	}
-	args := append(entry[1:], "-domain", "example.com", "-hostname", "mx.example.com", "-users", "me")
+	args := append(entry[1:], "-domain", "example.com", "-hostname", "mx.example.com", "-users", "me,tlsrpt",
+		"-acme-dir", "/var/lib/ownmx/acme", "-mta-sts", "testing")
 	if _, err := parseFlags(args, io.Discard); err != nil {
 		t.Errorf("the flags of the Containerfile's ENTRYPOINT and the README's docker run, %q: %v", args, err)
 	}
