@@ -20,12 +20,12 @@ import (
 	"github.com/ownmx/ownmx/smtpd/smtptest"
 )
 
-// writeCert writes a self-signed certificate for host and its key as PEM
-// files in a temporary directory and returns their paths and a pool that
-// trusts the certificate.
-func writeCert(t *testing.T, host string) (certFile, keyFile string, pool *x509.CertPool) {
+// writeCert writes a self-signed certificate for host (and moreHosts) and
+// its key as PEM files in a temporary directory and returns their paths and
+// a pool that trusts the certificate.
+func writeCert(t *testing.T, host string, moreHosts ...string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
-	server, client := smtptest.TLSConfigs(t, host)
+	server, client := smtptest.TLSConfigs(t, host, moreHosts...)
 	cert := server.Certificates[0]
 	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
 	if err != nil {

@@ -2,19 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -35,51 +28,6 @@ var stsServing = regexp.MustCompile(`msg="serving MTA-STS policy" addr=(\S+)`)
 
 // stsRecord matches a logged record to publish; its submatch is quoted.
 var stsRecord = regexp.MustCompile(`msg="MTA-STS record to publish" record=("(?:[^"\\]|\\.)*")`)
-
-// writeCertFor writes a self-signed certificate for hosts, valid for an
-// hour, and its key as PEM files and returns their paths and a pool that
-// trusts it.
-func writeCertFor(t *testing.T, hosts ...string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: hosts[0]},
-		DNSNames:              hosts,
-		NotBefore:             time.Now().Add(-time.Minute),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
-}
 
 // stsClient returns an HTTP client that connects to addr whatever the
 // URL's host, verifying the server's certificate against roots for the
@@ -161,7 +109,7 @@ func loggedRecords(t *testing.T, s *server) []string {
 // covers one of the two mta-sts names: the other is named in a warning,
 // since senders would refuse its HTTPS server and so the policy.
 func TestMTASTSUncoveredCertificate(t *testing.T) {
-	certFile, keyFile, _ := writeCertFor(t, "mx.inbox.test", "mta-sts.inbox.test")
+	certFile, keyFile, _ := writeCert(t, "mx.inbox.test", "mta-sts.inbox.test")
 	s := start(t, "-domain", "inbox.test,second.test", "-maildir", filepath.Join(t.TempDir(), "mail"),
 		"-hostname", "mx.inbox.test", "-tls-cert", certFile, "-tls-key", keyFile,
 		"-mta-sts", "testing", "-mta-sts-listen", "127.0.0.1:0")
@@ -180,7 +128,7 @@ func TestMTASTSUncoveredCertificate(t *testing.T) {
 
 func TestMTASTSFiles(t *testing.T) {
 	dns := dnstest.NewServer(t, testZone())
-	certFile, keyFile, roots := writeCertFor(t, "mx.inbox.test", "mta-sts.inbox.test", "mta-sts.second.test")
+	certFile, keyFile, roots := writeCert(t, "mx.inbox.test", "mta-sts.inbox.test", "mta-sts.second.test")
 	s := start(t, "-domain", "inbox.test,second.test", "-maildir", filepath.Join(t.TempDir(), "mail"), "-dns", dns.Addr,
 		"-hostname", "mx.inbox.test", "-tls-cert", certFile, "-tls-key", keyFile,
 		"-mta-sts", "enforce", "-mta-sts-listen", "127.0.0.1:0", "-mta-sts-max-age", "336h", "-mta-sts-mx", "mx2.inbox.test,*.backup.test")
@@ -310,7 +258,7 @@ func TestMTASTSACME(t *testing.T) {
 // is not the RFC's, no certificate to serve it with, a max_age out of the
 // RFC's bounds, a bad mx pattern.
 func TestMTASTSFlags(t *testing.T) {
-	certFile, keyFile, _ := writeCertFor(t, "mx.inbox.test", "mta-sts.inbox.test")
+	certFile, keyFile, _ := writeCert(t, "mx.inbox.test", "mta-sts.inbox.test")
 	withCert := []string{"-domain", "inbox.test", "-hostname", "mx.inbox.test", "-tls-cert", certFile, "-tls-key", keyFile}
 	for _, tc := range []struct {
 		args []string

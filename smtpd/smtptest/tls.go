@@ -14,11 +14,11 @@ import (
 )
 
 // TLSConfigs returns, for a test of STARTTLS, a server configuration with
-// a self-signed certificate made now for host and 127.0.0.1, valid for an
-// hour, and a client configuration that trusts that certificate and
-// expects host: set the first as smtpd.Server.TLSConfig and pass the
-// second to StartTLS.
-func TLSConfigs(t testing.TB, host string) (server, client *tls.Config) {
+// a self-signed certificate made now for host (and moreHosts) and
+// 127.0.0.1, valid for an hour, and a client configuration that trusts
+// that certificate and expects host: set the first as
+// smtpd.Server.TLSConfig and pass the second to StartTLS.
+func TLSConfigs(t testing.TB, host string, moreHosts ...string) (server, client *tls.Config) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -27,7 +27,7 @@ func TLSConfigs(t testing.TB, host string) (server, client *tls.Config) {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
 		Subject:      pkix.Name{CommonName: host},
-		DNSNames:     []string{host},
+		DNSNames:     append([]string{host}, moreHosts...),
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
