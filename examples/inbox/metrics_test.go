@@ -8,10 +8,9 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/ownmx/ownmx/dnsx/dnstest"
+	"github.com/ownmx/ownmx/metrics/prometheus/promtest"
 )
 
 // servingMetrics matches the log line that says where -metrics listens.
@@ -25,53 +24,7 @@ func scrapeMetrics(t *testing.T, s *server) map[string]*dto.MetricFamily {
 	if m == nil {
 		t.Fatalf("the inbox did not say where it serves metrics; log:\n%s", s.log())
 	}
-	resp, err := http.Get("http://" + m[1] + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: %s", resp.Status)
-	}
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
-	}
-	return families
-}
-
-// metricValue is the value of the series of name with labels (a
-// histogram's count; name_sum for its sum), or -1 when there is none.
-func metricValue(families map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
-	sum := false
-	f := families[name]
-	if f == nil && len(name) > 4 && name[len(name)-4:] == "_sum" {
-		f, sum = families[name[:len(name)-4]], true
-	}
-next:
-	for _, m := range f.GetMetric() {
-		have := map[string]string{}
-		for _, lp := range m.GetLabel() {
-			have[lp.GetName()] = lp.GetValue()
-		}
-		for k, v := range labels {
-			if have[k] != v {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue()
-		case m.Histogram != nil && sum:
-			return m.GetHistogram().GetSampleSum()
-		case m.Histogram != nil:
-			return float64(m.GetHistogram().GetSampleCount())
-		}
-	}
-	return -1
+	return promtest.Scrape(t, "http://"+m[1]+"/metrics")
 }
 
 type wantMetric struct {
@@ -83,7 +36,7 @@ type wantMetric struct {
 func checkMetrics(t *testing.T, families map[string]*dto.MetricFamily, wants []wantMetric) {
 	t.Helper()
 	for _, w := range wants {
-		if got := metricValue(families, w.name, w.labels); got != w.want {
+		if got := promtest.Value(families, w.name, w.labels); got != w.want {
 			t.Errorf("%s%v = %v, want %v", w.name, w.labels, got, w.want)
 		}
 	}

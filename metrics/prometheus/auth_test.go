@@ -7,6 +7,7 @@ import (
 
 	"github.com/ownmx/ownmx/auth"
 	smtpprom "github.com/ownmx/ownmx/metrics/prometheus"
+	"github.com/ownmx/ownmx/metrics/prometheus/promtest"
 )
 
 // TestAuthVerdicts: the results a Checker reports are counted by method
@@ -61,7 +62,7 @@ func TestAuthVerdicts(t *testing.T) {
 		{"ownmx_auth_verdicts_total", map[string]string{"verdict": "defer", "policy": "quarantine"}, 1},
 		{"ownmx_auth_unchecked_total", nil, 1},
 	} {
-		if got := valueOf(families, c.name, c.labels); got != c.want {
+		if got := promtest.Value(families, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}

@@ -7,17 +7,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	smtpprom "github.com/ownmx/ownmx/metrics/prometheus"
+	"github.com/ownmx/ownmx/metrics/prometheus/promtest"
 	"github.com/ownmx/ownmx/smtpd"
 	"github.com/ownmx/ownmx/smtpd/smtptest"
 )
@@ -82,7 +80,7 @@ func TestScrapeAfterSessions(t *testing.T) {
 		{"ownmx_smtp_handler_duration_seconds", map[string]string{"stage": "RCPT"}, 4},
 		{"ownmx_smtp_handler_duration_seconds", map[string]string{"stage": "DATA"}, 3},
 	} {
-		if got := valueOf(families, c.name, c.labels); got != c.want {
+		if got := promtest.Value(families, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
@@ -99,71 +97,5 @@ func scrape(t *testing.T, reg *prometheus.Registry) map[string]*dto.MetricFamily
 	hs := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
 	go hs.Serve(l)
 	defer hs.Close()
-	resp, err := http.Get("http://" + l.Addr().String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
-	}
-	return families
-}
-
-// valueOf is the value of the metric name with labels in families, or -1
-// if none. A histogram's value is its count, and name_sum its sum.
-func valueOf(families map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
-	if base, ok := strings.CutSuffix(name, "_sum"); ok && families[name] == nil {
-		return sumOf(families[base], labels)
-	}
-	return value(families[name], labels)
-}
-
-// value is the value of the metric of f with labels, or -1 if none.
-func value(f *dto.MetricFamily, labels map[string]string) float64 {
-	if f == nil {
-		return -1
-	}
-next:
-	for _, m := range f.GetMetric() {
-		have := map[string]string{}
-		for _, lp := range m.GetLabel() {
-			have[lp.GetName()] = lp.GetValue()
-		}
-		for k, v := range labels {
-			if have[k] != v {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue()
-		case m.Histogram != nil:
-			return float64(m.GetHistogram().GetSampleCount())
-		}
-	}
-	return -1
-}
-
-// sumOf is the sum of the histogram of f with labels, or -1 if none.
-func sumOf(f *dto.MetricFamily, labels map[string]string) float64 {
-	if f == nil {
-		return -1
-	}
-next:
-	for _, m := range f.GetMetric() {
-		for _, lp := range m.GetLabel() {
-			if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-				continue next
-			}
-		}
-		if m.Histogram != nil {
-			return m.GetHistogram().GetSampleSum()
-		}
-	}
-	return -1
+	return promtest.Scrape(t, "http://"+l.Addr().String()+"/metrics")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	smtpprom "github.com/ownmx/ownmx/metrics/prometheus"
+	"github.com/ownmx/ownmx/metrics/prometheus/promtest"
 	"github.com/ownmx/ownmx/queue"
 )
 
@@ -66,7 +67,7 @@ func TestQueueTries(t *testing.T) {
 		{"ownmx_queue_try_duration_seconds", map[string]string{"kind": "maildir"}, 1},
 		{"ownmx_queue_try_duration_seconds", map[string]string{"kind": "webhook"}, 1},
 	} {
-		if got := valueOf(families, c.name, c.labels); got != c.want {
+		if got := promtest.Value(families, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
