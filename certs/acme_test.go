@@ -66,36 +66,6 @@ func (c *notifyingCache) Put(ctx context.Context, key string, data []byte) error
 	return err
 }
 
-// tlsServer serves TLS on loopback with getCert and returns its address.
-func tlsServer(t *testing.T, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) string {
-	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: getCert})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(time.Minute))
-				c.(*tls.Conn).Handshake()
-				c.Read(make([]byte, 1)) // until the client closes
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // verifiedSerial dials addr as a client that trusts only roots, asking for
 // serverName, and returns the serial number of the verified certificate.
 func verifiedSerial(t *testing.T, addr, serverName string, roots *x509.CertPool) string {
@@ -142,7 +112,7 @@ func TestACMEIssuesAndReusesAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	a, _ := newTestACME(t, p, dir)
 	p.serveChallenges(t, a)
-	addr := tlsServer(t, a.GetCertificate)
+	addr := echoServer(t, a.GetCertificate)
 
 	first := verifiedSerial(t, addr, acmeHost, p.Roots)
 	// autocert tries TLS-ALPN-01 first, in an order of its own, which
@@ -157,7 +127,7 @@ func TestACMEIssuesAndReusesAfterRestart(t *testing.T) {
 	}
 
 	restarted, _ := newTestACME(t, p, dir)
-	addr2 := tlsServer(t, restarted.GetCertificate)
+	addr2 := echoServer(t, restarted.GetCertificate)
 	if got := verifiedSerial(t, addr2, acmeHost, p.Roots); got != first {
 		t.Fatalf("after a restart the serial is %s, want the stored %s", got, first)
 	}
@@ -173,7 +143,7 @@ func TestACMERenews(t *testing.T) {
 	p := startPebble(t, 9*time.Second)
 	a, stored := newTestACME(t, p, t.TempDir())
 	p.serveChallenges(t, a)
-	addr := tlsServer(t, a.GetCertificate)
+	addr := echoServer(t, a.GetCertificate)
 
 	first := verifiedSerial(t, addr, acmeHost, p.Roots)
 	issued := p.Orders()
@@ -214,7 +184,7 @@ func TestACMEWaitsAfterFailure(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); challenges.Serve(p.challengeLn) }()
 	t.Cleanup(func() { challenges.Close(); <-done })
-	addr := tlsServer(t, a.GetCertificate)
+	addr := echoServer(t, a.GetCertificate)
 
 	if err := handshake(addr, p.Roots); err == nil {
 		t.Fatal("a certificate was served while HTTP-01 was answered 404")

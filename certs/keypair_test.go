@@ -71,10 +71,12 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// echoServer serves TLS on loopback with kp, echoing each line back.
-func echoServer(t *testing.T, kp *KeyPair) string {
+// echoServer serves TLS on loopback with the certificates of getCert
+// (a KeyPair's or an ACME's), echoing each line back, and returns its
+// address. A connection ends when its client closes it, or after a minute.
+func echoServer(t *testing.T, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) string {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: kp.GetCertificate})
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: getCert})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +94,7 @@ func echoServer(t *testing.T, kp *KeyPair) string {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
+				c.SetDeadline(time.Now().Add(time.Minute))
 				r := bufio.NewReader(c)
 				for {
 					line, err := r.ReadString('\n')
@@ -140,7 +143,7 @@ func TestKeyPairReloadsChangedFiles(t *testing.T) {
 	}
 	clock := &fakeClock{now: time.Unix(1e9, 0)}
 	kp.Now = clock.Now
-	addr := echoServer(t, kp)
+	addr := echoServer(t, kp.GetCertificate)
 
 	before, serial := dial(t, addr)
 	if serial != 1 {
@@ -168,7 +171,7 @@ func TestKeyPairReloadOnDemand(t *testing.T) {
 		t.Fatal(err)
 	}
 	kp.CheckInterval = -1 // only Reload reads the files
-	addr := echoServer(t, kp)
+	addr := echoServer(t, kp.GetCertificate)
 	writePair(t, dir, 2)
 	if _, serial := dial(t, addr); serial != 1 {
 		t.Fatalf("without Reload a connection got serial %d, want 1", serial)
@@ -211,7 +214,7 @@ func TestKeyPairBadReloadKeepsOld(t *testing.T) {
 			}
 			clock := &fakeClock{now: time.Unix(1e9, 0)}
 			kp.Now = clock.Now
-			addr := echoServer(t, kp)
+			addr := echoServer(t, kp.GetCertificate)
 			for file, data := range map[string][]byte{certFile: tc.cert, keyFile: tc.key} {
 				if data == nil {
 					os.Remove(file)
