@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bufio"
 	"net/netip"
 	"time"
 
@@ -26,6 +27,32 @@ func (s *Server) proxyHeaderTimeout() time.Duration {
 	return limit(s.ProxyHeaderTimeout, DefaultProxyHeaderTimeout, forever)
 }
 
+// maxV1Header is the longest v1 header, its CRLF included
+// (proxy-protocol.txt §2.1).
+const maxV1Header = 107
+
+// bufferV1Line waits until the whole line of a v1 header is in br's
+// buffer, or 107 bytes without its end, or the read fails. go-proxyproto
+// refuses a v1 header that did not come in one read, a defence against
+// slow senders; the PROXY spec recommends tolerating headers split across
+// packets, and here the connection's deadline (ProxyHeaderTimeout) already
+// bounds a slow sender. Each Peek asks for one byte more than the line so
+// far, so nothing past the header is waited for.
+func bufferV1Line(br *bufio.Reader) {
+	for n := 1; n <= maxV1Header; n++ {
+		b, err := br.Peek(n)
+		if err != nil {
+			return // go-proxyproto reads the same error and reports it
+		}
+		if n <= len("PROXY") && b[n-1] != "PROXY"[n-1] {
+			return // no v1 header: v2, or no header at all
+		}
+		if b[n-1] == '\n' {
+			return
+		}
+	}
+}
+
 // readProxyHeader reads the PROXY protocol header (v1 or v2, as HAProxy's
 // proxy-protocol.txt defines them) a trusted proxy starts its connection
 // with, within ProxyHeaderTimeout, on the connection's own goroutine. The
@@ -37,6 +64,7 @@ func (s *Server) proxyHeaderTimeout() time.Duration {
 // closed without a reply, since what it sent came from no known client.
 func (c *conn) readProxyHeader() bool {
 	c.proxyEnd = time.Now().Add(c.srv.proxyHeaderTimeout())
+	bufferV1Line(c.br)
 	h, err := proxyproto.Read(c.br)
 	c.proxyEnd = time.Time{}
 	if err != nil {

@@ -36,7 +36,7 @@ func (p *proxyRecorder) messages() []string {
 }
 
 // startProxied serves a Server that trusts PROXY headers from trusted.
-func startProxied(t *testing.T, trusted string, edit func(*smtpd.Server)) (string, *proxyRecorder) {
+func startProxied(t testing.TB, trusted string, edit func(*smtpd.Server)) (string, *proxyRecorder) {
 	t.Helper()
 	rec := &proxyRecorder{}
 	srv := &smtpd.Server{
