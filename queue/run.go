@@ -17,9 +17,10 @@ import (
 const kickPoll = time.Second
 
 // Run runs the deliveries of the queued messages with r until ctx is
-// done, then cancels the tries in flight and returns nil once they have
-// returned. A cancelled try does not count: its delivery is tried again
-// (on the next Run) with the same Attempt.ID and Number.
+// done, then cancels the tries in flight, starts no other, and returns
+// nil once they have returned. A cancelled try does not count: its
+// delivery is tried again (on the next Run) with the same Attempt.ID and
+// Number.
 //
 // Run starts a message's due deliveries as soon as it is committed or due,
 // up to Options.Workers messages at once, and once a second takes in the
@@ -59,7 +60,10 @@ func (q *Queue) Run(ctx context.Context, r Runner) error {
 		q.mu.Lock()
 		now := q.now().UnixNano()
 		var wait time.Duration = -1
-		for q.opts.Workers < 0 || q.running < q.opts.Workers {
+		// A job that ends after ctx makes its message due again and wakes
+		// this loop: that wake must not start a try that is cut off at
+		// once (the Runner would be called for nothing).
+		for ctx.Err() == nil && (q.opts.Workers < 0 || q.running < q.opts.Workers) {
 			e, ok := q.sched.first()
 			if !ok {
 				break
@@ -191,6 +195,9 @@ func (q *Queue) runMessage(ctx context.Context, r Runner, f *os.File, name strin
 	for i, d := range st.Deliveries {
 		if d.State != Pending || d.Next.After(now) {
 			continue
+		}
+		if ctx.Err() != nil {
+			break // Run has ended: no try starts
 		}
 		a := &Attempt{Delivery: h.Deliveries[i], ID: attemptID(name, i), Number: d.Tries + 1, Final: q.final(d, st.Since, now)}
 		m := &Message{ID: name, Envelope: h.Envelope, Body: io.NewSectionReader(f, off, size)}

@@ -241,6 +241,10 @@ func (q *Queue) try(ctx context.Context, r queue.Runner, j *job, now time.Time) 
 	id := formatID(j.message)
 	m := &queue.Message{ID: id, Envelope: j.envelope, Body: newBody(tryCtx, q.pool, j.message, j.size)}
 	a := &queue.Attempt{Delivery: j.delivery, ID: attemptID(j.message, j.idx), Number: j.tries + 1, Final: q.final(j.failures, j.since, now)}
+	if ctx.Err() != nil {
+		q.release(ctx, j, a) // taken as Run ended: no try starts
+		return
+	}
 	start := time.Now()
 	err := runOne(tryCtx, r, m, a)
 	took := time.Since(start)

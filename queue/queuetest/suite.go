@@ -449,6 +449,7 @@ func testCutOff(t *testing.T, open func(*queue.Options) (Q, *clock)) {
 	if tr.ctx.Err() == nil {
 		t.Error("the try's context is not done after Run returned")
 	}
+	r.none(t) // no try started while Run was ending
 	in := waiting(t, q, id, "waiting", func(queue.Info) bool { return true })
 	if d := in.Deliveries[0]; d.Tries != 0 || d.State != queue.Pending {
 		t.Errorf("after the cut-off try: %+v, want pending with no try counted", d)
