@@ -60,9 +60,12 @@ const DefaultRetryAfter = 2 * time.Minute
 const maxRetryAfter = time.Hour
 
 // ACME obtains certificates from an ACME certificate authority (RFC 8555),
-// proving control of each name with the HTTP-01 challenge (RFC 8555 §8.3)
-// answered by HTTPHandler, keeps them in a directory and renews them before
-// they expire. It is golang.org/x/crypto/acme/autocert's Manager with what a
+// proving control of each name with the TLS-ALPN-01 challenge (RFC 8737),
+// answered by a TLS server on port 443 with the configuration of TLSConfig,
+// or with the HTTP-01 challenge (RFC 8555 §8.3), answered by HTTPHandler on
+// port 80; it keeps them in a directory and renews them before they
+// expire. Each attempt tries TLS-ALPN-01 first, then HTTP-01 once
+// HTTPHandler has been called. It is golang.org/x/crypto/acme/autocert's Manager with what a
 // mail server needs on top: a default name for clients without SNI, and a
 // challenge handler that serves behind a port other than 80.
 type ACME struct {
@@ -158,6 +161,19 @@ func (a *ACME) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 	}
 	a.failed[host] = failure{err: err, wait: wait, until: a.now().Add(wait)}
 	return nil, err
+}
+
+// TLSConfig returns a TLS server configuration that serves the
+// certificates of GetCertificate and answers the CA's TLS-ALPN-01
+// challenges: it offers their ALPN protocol (acme.ALPNProto) after protos,
+// which a server lists in order of preference (for net/http: "h2",
+// "http/1.1"). The CA makes its handshakes on port 443 of the name.
+func (a *ACME) TLSConfig(protos ...string) *tls.Config {
+	return &tls.Config{
+		GetCertificate: a.GetCertificate,
+		NextProtos:     append(slices.Clip(protos), acme.ALPNProto),
+		MinVersion:     tls.VersionTLS12,
+	}
 }
 
 // HTTPHandler answers the CA's HTTP-01 challenges and redirects every other

@@ -6,11 +6,13 @@ import (
 	"crypto/x509"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/ownmx/ownmx/certs/acmetest"
@@ -18,6 +20,10 @@ import (
 )
 
 const acmeHost = "mx.example.test"
+
+// acmeZone points acmeHost at 127.0.0.1.
+const acmeZone = "example.test. 3600 IN SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 300\n" +
+	acmeHost + ". 3600 IN A 127.0.0.1\n"
 
 // pebble is acmetest's server with the listener its HTTP-01 requests
 // reach.
@@ -31,8 +37,7 @@ type pebble struct {
 // points acmeHost at 127.0.0.1.
 func startPebble(t *testing.T, validity time.Duration) *pebble {
 	t.Helper()
-	dns := dnstest.NewServer(t, "example.test. 3600 IN SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 300\n"+
-		acmeHost+". 3600 IN A 127.0.0.1\n")
+	dns := dnstest.NewServer(t, acmeZone)
 	challengeLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +139,49 @@ func TestACMEIssuesAndReusesAfterRestart(t *testing.T) {
 	if n := p.Orders(); n != issued {
 		t.Fatalf("orders after the restart: %d, want still %d", n, issued)
 	}
+}
+
+// TestACMEAnswersTLSALPN gets a certificate over TLS-ALPN-01 alone, as a
+// host whose port 80 is closed: the CA's HTTP-01 requests find nothing
+// listening, and its TLS handshakes reach the server that clients use,
+// configured by TLSConfig. The first order succeeds.
+func TestACMEAnswersTLSALPN(t *testing.T) {
+	dns := dnstest.NewServer(t, acmeZone)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	srv := acmetest.NewServer(t, acmetest.Options{DNS: dns.Addr,
+		HTTPPort: closed.Addr().(*net.TCPAddr).Port, TLSPort: ln.Addr().(*net.TCPAddr).Port})
+	a, err := NewACME(ACMEOptions{Hosts: []string{acmeHost}, Dir: t.TempDir(), DirectoryURL: srv.DirectoryURL, HTTPClient: srv.Client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.HTTPHandler() // HTTP-01 may be tried too, as in the inbox
+	config := a.TLSConfig("h2", "http/1.1")
+	if want := []string{"h2", "http/1.1", acme.ALPNProto}; !slices.Equal(config.NextProtos, want) {
+		t.Errorf("NextProtos %q, want %q", config.NextProtos, want)
+	}
+	addr := serveEcho(t, tls.NewListener(ln, config))
+
+	verifiedSerial(t, addr, acmeHost, srv.Roots)
+	if n := srv.Orders(); n != 1 {
+		t.Errorf("pebble saw %d orders, want 1: TLS-ALPN-01 answered at the first attempt", n)
+	}
+	// A client that offers other protocols still gets the certificate.
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: acmeHost, RootCAs: srv.Roots, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatalf("an HTTPS client: %v", err)
+	}
+	if p := c.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
+		t.Errorf("negotiated %q, want http/1.1", p)
+	}
+	c.Close()
 }
 
 // TestACMERenews has pebble issue certificates valid for 9 seconds: the

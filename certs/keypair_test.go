@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,6 +81,11 @@ func echoServer(t *testing.T, getCert func(*tls.ClientHelloInfo) (*tls.Certifica
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveEcho(t, ln)
+}
+
+// serveEcho serves the echo of echoServer on ln until the test ends.
+func serveEcho(t *testing.T, ln net.Listener) string {
 	var wg sync.WaitGroup
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	wg.Add(1)

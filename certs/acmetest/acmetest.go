@@ -3,8 +3,9 @@
 //
 // Pebble's validation authority resolves names with the DNS server given
 // in Options (dnsx/dnstest serves one on loopback) and asks for HTTP-01
-// answers on Options.HTTPPort of the address it finds, so nothing reaches
-// the internet. Its random delays and rejected nonces are turned off.
+// answers on Options.HTTPPort (and TLS-ALPN-01 answers on Options.TLSPort)
+// of the address it finds, so nothing reaches the internet. Its random
+// delays and rejected nonces are turned off.
 package acmetest
 
 import (
@@ -33,6 +34,9 @@ type Options struct {
 	DNS string
 	// HTTPPort is the port the CA asks HTTP-01 challenges on (required).
 	HTTPPort int
+	// TLSPort is the port the CA makes its TLS-ALPN-01 handshakes on (RFC
+	// 8737); zero means none, and that challenge fails.
+	TLSPort int
 	// Validity is how long certificates are valid; zero means pebble's
 	// default of 90 days.
 	Validity time.Duration
@@ -63,7 +67,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 	store := db.NewMemoryStore()
 	profiles := map[string]ca.Profile{"default": {Description: "acmetest", ValidityPeriod: uint64(opts.Validity / time.Second)}}
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, profiles)
-	validator := va.New(logger, opts.HTTPPort, 0, false, opts.DNS, store)
+	validator := va.New(logger, opts.HTTPPort, opts.TLSPort, false, opts.DNS, store)
 	// No Retry-After on pending authorizations and orders: the client
 	// polls every second instead of every 3 to 5, so that an issuance
 	// takes about a second and a test certificate of a few seconds is

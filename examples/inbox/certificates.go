@@ -19,7 +19,8 @@ import (
 // certificates returns STARTTLS's configuration: the certificate from
 // -tls-cert and -tls-key, reloaded when they change, or from the ACME CA
 // with -acme-dir, whose HTTP-01 challenges it starts answering on
-// -acme-http. It returns nil without either.
+// -acme-http (and TLS-ALPN-01 challenges on the MTA-STS policy's HTTPS
+// server, with -mta-sts). It returns nil without either.
 func (in *inbox) certificates(cfg *config, log *slog.Logger) (*tls.Config, error) {
 	switch {
 	case cfg.tlsCert != "":
@@ -38,6 +39,7 @@ func (in *inbox) certificates(cfg *config, log *slog.Logger) (*tls.Config, error
 		if err != nil {
 			return nil, fmt.Errorf("-acme-dir %q, -hostname %q: %w", cfg.acmeDir, cfg.hostname, err)
 		}
+		in.acme = a
 		l, err := net.Listen("tcp", cfg.acmeHTTP)
 		if err != nil {
 			return nil, fmt.Errorf("-acme-http %q: %w", cfg.acmeHTTP, err)

@@ -288,9 +288,10 @@
 // one in use and is logged. Or let inbox get it from Let's Encrypt (or
 // another ACME CA, -acme-ca) with -acme-dir: it proves it holds -hostname
 // by answering HTTP-01 challenges on -acme-http (port 80, which must reach
-// it from the internet), keeps the account and certificate in -acme-dir
-// (mode 0700) so that a restart reuses them, and renews the certificate 30
-// days before it expires. The first STARTTLS waits for the certificate.
+// it from the internet) and, with -mta-sts, TLS-ALPN-01 challenges on the
+// policy's HTTPS server (port 443), keeps the account and certificate in
+// -acme-dir (mode 0700) so that a restart reuses them, and renews the
+// certificate 30 days before it expires. The first STARTTLS waits for the certificate.
 // The CA's HTTPS is trusted as Go does (SSL_CERT_FILE names other roots).
 //
 // # MTA-STS
@@ -687,6 +688,8 @@ type inbox struct {
 	close  []func() // what to close when the server has stopped
 	// keyPair is -tls-cert and -tls-key, reloaded on SIGHUP; nil without.
 	keyPair *certs.KeyPair
+	// acme gets the certificates with -acme-dir; nil without.
+	acme    *certs.ACME
 	metrics *metrics // -metrics; nil without
 }
 

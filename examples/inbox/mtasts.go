@@ -107,12 +107,16 @@ func (in *inbox) serveMTASTS(cfg *config, certificates *tls.Config, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("-mta-sts-listen %q: %w", cfg.sts.listen, err)
 	}
+	tlsConfig := &tls.Config{GetCertificate: certificates.GetCertificate, MinVersion: tls.VersionTLS12}
+	if in.acme != nil {
+		// On port 443 the server answers the CA's TLS-ALPN-01
+		// challenges too: autocert tries that one first, and each
+		// failed validation counts against the CA's limits.
+		tlsConfig = in.acme.TLSConfig("h2", "http/1.1")
+	}
 	srv := &http.Server{
-		Handler: onlyHosts(hosts, policy),
-		TLSConfig: &tls.Config{
-			GetCertificate: certificates.GetCertificate,
-			MinVersion:     tls.VersionTLS12,
-		},
+		Handler:           onlyHosts(hosts, policy),
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: stsReadTimeout,
 		ReadTimeout:       stsReadTimeout,
 		WriteTimeout:      stsWriteTimeout,

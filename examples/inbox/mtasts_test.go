@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/ownmx/ownmx/certs/acmetest"
 	"github.com/ownmx/ownmx/dnsx"
 	"github.com/ownmx/ownmx/dnsx/dnstest"
@@ -220,26 +222,24 @@ func TestMTASTSFiles(t *testing.T) {
 // discardLog is a logger that writes nowhere.
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// TestMTASTSACME serves the policy with ACME: pebble on loopback issues a
-// certificate for mta-sts.inbox.test through the inbox's HTTP-01 answers,
-// and a sender that trusts pebble's root fetches the policy with that
-// name's SNI.
+// TestMTASTSACME serves the policy with ACME: pebble on loopback issues
+// certificates for mta-sts.inbox.test and mx.inbox.test through the
+// TLS-ALPN-01 answers of the policy's HTTPS server (the CA's HTTP-01
+// requests go to a port where nothing listens, as on a host whose port 80
+// is closed), and a sender that trusts pebble's root fetches the policy
+// with that name's SNI.
 func TestMTASTSACME(t *testing.T) {
 	dns := dnstest.NewServer(t, testZone())
 	caDNS := dnstest.NewServer(t, "inbox.test. 3600 IN SOA ns.inbox.test. hostmaster.inbox.test. 1 3600 600 86400 300\n"+
 		"mx.inbox.test. 3600 IN A 127.0.0.1\n"+
 		"mta-sts.inbox.test. 3600 IN A 127.0.0.1\n")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpAddr := ln.Addr().String()
-	ln.Close()
-	ca := acmetest.NewServer(t, acmetest.Options{DNS: caDNS.Addr, HTTPPort: ln.Addr().(*net.TCPAddr).Port})
+	closedPort, stsAddr := freeAddr(t), freeAddr(t)
+	ca := acmetest.NewServer(t, acmetest.Options{DNS: caDNS.Addr,
+		HTTPPort: closedPort.Port, TLSPort: stsAddr.Port})
 	t.Setenv("SSL_CERT_FILE", ca.CertFile)
 	s := start(t, "-domain", "inbox.test", "-maildir", filepath.Join(t.TempDir(), "mail"), "-dns", dns.Addr,
 		"-hostname", "mx.inbox.test", "-acme-dir", filepath.Join(t.TempDir(), "acme"), "-acme-ca", ca.DirectoryURL,
-		"-acme-http", httpAddr, "-mta-sts", "testing", "-mta-sts-listen", "127.0.0.1:0")
+		"-acme-http", "127.0.0.1:0", "-mta-sts", "testing", "-mta-sts-listen", stsAddr.String())
 	m := s.waitLog(stsServing, 10*time.Second)
 	if m == nil {
 		t.Fatal("no log line says where the MTA-STS policy is served")
@@ -249,9 +249,33 @@ func TestMTASTSACME(t *testing.T) {
 	if p.Mode != mtasts.Testing || p.MaxAge != mtasts.DefaultMaxAge || !slices.Equal(p.MX, []string{"mx.inbox.test"}) {
 		t.Errorf("policy: mode %s, max_age %v, mx %q; want testing, %v, [mx.inbox.test]", p.Mode, p.MaxAge, p.MX, mtasts.DefaultMaxAge)
 	}
-	if ca.Orders() == 0 {
-		t.Error("pebble saw no order")
+	if n := ca.Orders(); n != 1 {
+		t.Errorf("pebble saw %d orders, want 1: TLS-ALPN-01 answered at the first attempt", n)
 	}
+	// STARTTLS gets the MX host's certificate the same way.
+	sc, err := smtp.DialStartTLS(s.addr, &tls.Config{ServerName: "mx.inbox.test", RootCAs: ca.Roots})
+	if err == nil {
+		err = sc.Noop() // the handshake is made with the first command
+		sc.Close()
+	}
+	if err != nil {
+		t.Fatalf("STARTTLS trusting pebble's root: %v", err)
+	}
+	if n := ca.Orders(); n != 2 {
+		t.Errorf("pebble saw %d orders, want 2", n)
+	}
+}
+
+// freeAddr returns a loopback address that nothing listened on a moment
+// ago, for a server that must be named before it starts.
+func freeAddr(t *testing.T) *net.TCPAddr {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr)
 }
 
 // TestMTASTSFlags checks the refusals of bad -mta-sts flags: a mode that
