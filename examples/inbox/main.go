@@ -808,18 +808,25 @@ func newInbox(cfg *config, log *slog.Logger) (*inbox, error) {
 		Logger:     log,
 		Observer:   in.metrics.queueObserver(mux),
 	}
-	var q queuer
+	var (
+		q     queuer
+		count func(context.Context) (queue.Counts, error) // for -metrics
+	)
 	if cfg.postgres != "" {
-		q, err = openPostgresQueue(cfg, opts)
-	} else {
-		q, err = queue.Open(cfg.queueDir, &opts)
+		pq, err := openPostgresQueue(cfg, opts)
 		if err != nil {
-			err = fmt.Errorf("-queue %q: %w", cfg.queueDir, err)
+			return nil, err
 		}
+		q, count = pq, pq.Admin().Count
+	} else {
+		lq, err := queue.Open(cfg.queueDir, &opts)
+		if err != nil {
+			return nil, fmt.Errorf("-queue %q: %w", cfg.queueDir, err)
+		}
+		admin := lq.Admin()
+		q, count = lq, func(context.Context) (queue.Counts, error) { return admin.Count() }
 	}
-	if err != nil {
-		return nil, err
-	}
+	in.metrics.queueCounts(count)
 	in.q, in.routes = q, mux
 	in.srv.Rcpt = accept.Then(mux)
 	in.srv.Data = smtpd.Chain(mux.Handler(q), checker.Middleware(cfg.hostname))

@@ -72,6 +72,14 @@ func (m *metrics) queueObserver(mux *route.Mux) *queue.Observer {
 	return ownprom.NewQueue(m.reg, func(name string) string { return actionKind(mux, name) }).Observer()
 }
 
+// queueCounts exports the number of messages in the queue, which count
+// gives at each scrape.
+func (m *metrics) queueCounts(count func(context.Context) (queue.Counts, error)) {
+	if m != nil {
+		ownprom.NewQueueCounts(m.reg, count)
+	}
+}
+
 // actionKind names the kind of the action that a delivery's name stands
 // for by the package that made it, as the routes file does: maildir
 // (package route's Store; its Drop is never queued), webhook or forward;

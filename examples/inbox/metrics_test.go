@@ -100,7 +100,7 @@ func TestMetrics(t *testing.T) {
 // TestMetricsQueue: with -webhook, each delivery of the queue (the
 // webhook's and the Maildir's) is counted by kind once it is done.
 func TestMetricsQueue(t *testing.T) {
-	rcv, _ := newSwitchReceiver(t, http.StatusNoContent)
+	rcv, setStatus := newSwitchReceiver(t, http.StatusNoContent)
 	root := filepath.Join(t.TempDir(), "mail")
 	s := start(t, "-domain", "example.com", "-maildir", root, "-hostname", "mx.example.com",
 		"-webhook", rcv.url, "-webhook-secret", testSecret, "-log-level", "debug", "-metrics", "127.0.0.1:0")
@@ -115,5 +115,28 @@ func TestMetricsQueue(t *testing.T) {
 		{"ownmx_queue_tries_total", map[string]string{"kind": "webhook", "outcome": "delivered"}, 1},
 		{"ownmx_queue_tries_total", map[string]string{"kind": "maildir", "outcome": "delivered"}, 1},
 		{"ownmx_queue_try_duration_seconds", map[string]string{"kind": "webhook"}, 1},
+		{"ownmx_queue_messages", map[string]string{"state": "waiting"}, 0},
+		{"ownmx_queue_messages", map[string]string{"state": "dead"}, 0},
+	})
+
+	// A receiver that answers 410 makes a dead letter; one that answers
+	// 503, a message waiting for its next try.
+	setStatus(http.StatusGone)
+	if err := send(dial(t, s.addr), "alice@sender.test", "me@example.com", message("alice@sender.test", "dead", body)); err != nil {
+		t.Fatal(err)
+	}
+	if s.waitLog(regexp.MustCompile(`msg="queue: message moved to the dead letters"`), 20*time.Second) == nil {
+		t.Fatal("no message moved to the dead letters after a 410")
+	}
+	setStatus(http.StatusServiceUnavailable)
+	if err := send(dial(t, s.addr), "alice@sender.test", "me@example.com", message("alice@sender.test", "waiting", body)); err != nil {
+		t.Fatal(err)
+	}
+	if s.waitLog(regexp.MustCompile(`msg="queue: try failed" .*503 Service Unavailable`), 20*time.Second) == nil {
+		t.Fatal("no failed try logged after a 503")
+	}
+	checkMetrics(t, scrapeMetrics(t, s), []wantMetric{
+		{"ownmx_queue_messages", map[string]string{"state": "waiting"}, 1},
+		{"ownmx_queue_messages", map[string]string{"state": "dead"}, 1},
 	})
 }

@@ -2,6 +2,8 @@
 // auth.Checker and a queue as Prometheus metrics (client_golang): make the
 // metrics with NewSMTP, NewAuth and NewQueue on a registry, hand their
 // hooks to the parts they watch, and serve the registry (promhttp).
+// NewQueueCounts adds the number of messages in a queue, asked at each
+// scrape.
 //
 //	reg := prometheus.NewRegistry()
 //	srv.Observer = ownprom.NewSMTP(reg).Observer()
@@ -29,6 +31,8 @@
 //	auth_unchecked_total                      counter    messages of trusted clients, not checked
 //	queue_tries_total{kind,outcome}           counter    tries of deliveries: delivered, retry, dead
 //	queue_try_duration_seconds{kind}          histogram  how long the tries took
+//	queue_messages{state}                     gauge      messages waiting, and dead letters, counted
+//	                                                     at each scrape (NewQueueCounts)
 //
 // Labels are bounded: commands are the verbs smtpd names (others are
 // "OTHER"), reply classes are "2xx" to "5xx", codes the three digits of a

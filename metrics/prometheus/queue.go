@@ -1,6 +1,7 @@
 package prometheus
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,4 +53,39 @@ func (m *Queue) Observer() *queue.Observer {
 		m.tries.WithLabelValues(kind, outcomes[state]).Inc()
 		m.duration.WithLabelValues(kind).Observe(d.Seconds())
 	}}
+}
+
+// countTimeout bounds how long a scrape waits for a queue's counts.
+const countTimeout = 5 * time.Second
+
+// NewQueueCounts registers with reg the gauge ownmx_queue_messages{state},
+// the messages a queue holds: "waiting" (a delivery still pending) and
+// "dead" (dead letters). count is called at each scrape, with a context
+// that ends after 5 seconds: the Count of an Admin, local
+// (queue.Admin.Count, through a function that drops the context) or
+// queue/postgres. When it fails, the scrape goes on without the gauge:
+// the queue's other metrics and the server's are still served.
+func NewQueueCounts(reg prometheus.Registerer, count func(context.Context) (queue.Counts, error)) {
+	reg.MustRegister(&queueCounts{count: count, desc: prometheus.NewDesc("ownmx_queue_messages",
+		"Messages in the queue, by state: waiting (a delivery still pending) or dead (dead letters).",
+		[]string{"state"}, nil)})
+}
+
+// queueCounts collects ownmx_queue_messages from a queue at each scrape.
+type queueCounts struct {
+	count func(context.Context) (queue.Counts, error)
+	desc  *prometheus.Desc
+}
+
+func (c *queueCounts) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *queueCounts) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), countTimeout)
+	defer cancel()
+	n, err := c.count(ctx)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n.Waiting), "waiting")
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n.Dead), "dead")
 }

@@ -72,3 +72,41 @@ func TestQueueTries(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueCounts: the gauge follows a real queue's waiting messages and
+// dead letters, and a count that fails leaves it out of the scrape
+// without failing the scrape.
+func TestQueueCounts(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	q, err := queue.Open(filepath.Join(t.TempDir(), "queue"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	admin := q.Admin()
+	smtpprom.NewQueueCounts(reg, func(context.Context) (queue.Counts, error) { return admin.Count() })
+	env := &queue.Envelope{ID: "tx1", Received: time.Now(), Rcpt: []string{"me@example.com"}}
+	for range 2 {
+		if _, err := q.Add(t.Context(), env, []queue.Delivery{{Action: "webhook", Rcpt: env.Rcpt}}, strings.NewReader("Subject: x\r\n\r\nhi\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	families := scrape(t, reg)
+	for state, want := range map[string]float64{"waiting": 2, "dead": 0} {
+		if got := promtest.Value(families, "ownmx_queue_messages", map[string]string{"state": state}); got != want {
+			t.Errorf("ownmx_queue_messages{state=%q} = %v, want %v", state, got, want)
+		}
+	}
+
+	failing := prometheus.NewRegistry()
+	smtpprom.NewQueueCounts(failing, func(context.Context) (queue.Counts, error) { return queue.Counts{}, errors.New("database down") })
+	up := prometheus.NewCounter(prometheus.CounterOpts{Name: "other_total", Help: "Another metric."})
+	failing.MustRegister(up)
+	families = scrape(t, failing)
+	if _, ok := families["ownmx_queue_messages"]; ok {
+		t.Error("a failed count was exported")
+	}
+	if _, ok := families["other_total"]; !ok {
+		t.Error("a failed count hid the other metrics")
+	}
+}

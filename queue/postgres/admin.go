@@ -38,6 +38,18 @@ const listQuery = `SELECT m.id, m.envelope, m.size, m.since,
 	WHERE (m.dead IS NULL) = $1
 	ORDER BY m.id, d.idx`
 
+// Count counts the waiting messages and the dead letters, in one query
+// that reads no message body, for a metrics scrape or a health check.
+func (a *Admin) Count(ctx context.Context) (queue.Counts, error) {
+	var c queue.Counts
+	err := a.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE dead IS NULL), count(*) FILTER (WHERE dead IS NOT NULL)
+		FROM ownmx_queue_message`).Scan(&c.Waiting, &c.Dead)
+	if err != nil {
+		return queue.Counts{}, fmt.Errorf("queue/postgres: counting messages: %w", err)
+	}
+	return c, nil
+}
+
 // List describes the waiting messages, oldest first. For a pending
 // delivery being tried, Next is when its lease ends.
 func (a *Admin) List(ctx context.Context) ([]queue.Info, error) { return a.list(ctx, true) }

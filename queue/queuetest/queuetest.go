@@ -35,6 +35,8 @@ type Admin interface {
 	List(ctx context.Context) ([]queue.Info, error)
 	// Dead describes the dead letters, oldest first.
 	Dead(ctx context.Context) ([]queue.Info, error)
+	// Count counts the waiting messages and the dead letters.
+	Count(ctx context.Context) (queue.Counts, error)
 	// Retry makes the pending deliveries of the waiting message id due now.
 	Retry(ctx context.Context, id string) error
 	// RetryAll makes the pending deliveries of every waiting message due now.
@@ -63,11 +65,12 @@ func With(q Queue, a Admin) Q {
 // Local returns the Q of the local queue q.
 func Local(q *queue.Queue) Q { return With(q, LocalAdmin(q.Admin())) }
 
-// LocalAdmin adapts the operations of a local queue to Admin: List and
-// Dead, which read files, take no context there.
+// LocalAdmin adapts the operations of a local queue to Admin: List, Dead
+// and Count, which read files, take no context there.
 func LocalAdmin(a *queue.Admin) Admin { return localAdmin{a} }
 
 type localAdmin struct{ *queue.Admin }
 
-func (a localAdmin) List(context.Context) ([]queue.Info, error) { return a.Admin.List() }
-func (a localAdmin) Dead(context.Context) ([]queue.Info, error) { return a.Admin.Dead() }
+func (a localAdmin) List(context.Context) ([]queue.Info, error)  { return a.Admin.List() }
+func (a localAdmin) Dead(context.Context) ([]queue.Info, error)  { return a.Admin.Dead() }
+func (a localAdmin) Count(context.Context) (queue.Counts, error) { return a.Admin.Count() }

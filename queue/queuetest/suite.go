@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T, opts *queue.Options) Q) {
 		{"CutOff", testCutOff},
 		{"RunningAndClosed", testRunningAndClosed},
 		{"Observer", testObserver},
+		{"Count", testCount},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -541,4 +542,45 @@ func testObserver(t *testing.T, open func(*queue.Options) (Q, *clock)) {
 		t.Errorf("tries reported %v, want %v", got, want)
 	}
 	r.none(t)
+}
+
+// Count counts the waiting messages (those being tried included) and the
+// dead letters; a message that is done leaves both counts.
+func testCount(t *testing.T, open func(*queue.Options) (Q, *clock)) {
+	q, _ := open(nil)
+	count := func() queue.Counts {
+		t.Helper()
+		c, err := q.Count(t.Context())
+		if err != nil {
+			t.Fatalf("Count: %v", err)
+		}
+		return c
+	}
+	if c := count(); c != (queue.Counts{}) {
+		t.Fatalf("an empty queue counts %+v", c)
+	}
+	for i := range 3 {
+		add(t, q, fmt.Sprintf("message %d", i), "webhook")
+	}
+	if c := count(); c != (queue.Counts{Waiting: 3}) {
+		t.Fatalf("after 3 Adds: %+v, want 3 waiting", c)
+	}
+	r := newRunner()
+	start(t, q, r)
+	tries := []*try{r.next(t), r.next(t), r.next(t)}
+	if c := count(); c != (queue.Counts{Waiting: 3}) {
+		t.Errorf("while their tries run: %+v, want 3 waiting", c)
+	}
+	tries[0].reply <- nil
+	tries[1].reply <- queue.Permanent(errors.New("550 5.1.1 no such user"))
+	counted := func(want queue.Counts) {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("counts %+v", want), func() (bool, error) {
+			c, err := q.Count(t.Context())
+			return c == want, err
+		})
+	}
+	counted(queue.Counts{Waiting: 1, Dead: 1})
+	tries[2].reply <- nil
+	counted(queue.Counts{Dead: 1})
 }
