@@ -65,9 +65,10 @@ const maxRetryAfter = time.Hour
 // or with the HTTP-01 challenge (RFC 8555 §8.3), answered by HTTPHandler on
 // port 80; it keeps them in a directory and renews them before they
 // expire. Each attempt tries TLS-ALPN-01 first, then HTTP-01 once
-// HTTPHandler has been called. It is golang.org/x/crypto/acme/autocert's Manager with what a
-// mail server needs on top: a default name for clients without SNI, and a
-// challenge handler that serves behind a port other than 80.
+// HTTPHandler has been called. It is golang.org/x/crypto/acme/autocert's
+// Manager with what a mail server needs on top: a default name for clients
+// without SNI, a wait after a failed attempt, and a challenge handler that
+// serves behind a port other than 80.
 type ACME struct {
 	// Manager does the work; its fields may be changed before first use.
 	Manager     *autocert.Manager

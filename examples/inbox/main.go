@@ -291,8 +291,9 @@
 // it from the internet) and, with -mta-sts, TLS-ALPN-01 challenges on the
 // policy's HTTPS server (port 443), keeps the account and certificate in
 // -acme-dir (mode 0700) so that a restart reuses them, and renews the
-// certificate 30 days before it expires. The first STARTTLS waits for the certificate.
-// The CA's HTTPS is trusted as Go does (SSL_CERT_FILE names other roots).
+// certificate 30 days before it expires. The first STARTTLS waits for the
+// certificate. The CA's HTTPS is trusted as Go does (SSL_CERT_FILE names
+// other roots).
 //
 // # MTA-STS
 //
