@@ -43,6 +43,10 @@ func (c *cluster) settings() []string {
 		"max_connections=200",
 		// Several clusters run at once on a small machine.
 		"shared_buffers=16MB",
+		// Dynamic shared memory in files of the data directory, which
+		// goes with the cluster, not in /dev/shm, where a killed server
+		// that is not restarted leaves its segments for good.
+		"dynamic_shared_memory_type=mmap",
 		"log_line_prefix=%m [%p] %q%u@%d ",
 	}
 	args := []string{"-D", c.data, "-p", strconv.Itoa(c.port)}

@@ -3,6 +3,8 @@ package pgtest_test
 import (
 	"fmt"
 	"net/url"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/ownmx/ownmx/internal/pgtest"
@@ -73,4 +75,45 @@ func TestCreateDatabaseThenStop(t *testing.T) {
 		t.Error("the new database has the default database's table")
 	}
 	s.Stop(t)
+}
+
+// A server killed, as the crash tests do, and not restarted leaves no
+// shared memory segment in /dev/shm once its test ends: those are the
+// machine's RAM, and every test run would add some.
+func TestNoSegmentLeftInDevShm(t *testing.T) {
+	before := shmSegments(t)
+	t.Run("server", func(t *testing.T) {
+		s := pgtest.Start(t)
+		conn := connect(t, s.URL())
+		var typ string
+		if err := conn.QueryRow(t.Context(), "SELECT current_setting('dynamic_shared_memory_type')").Scan(&typ); err != nil {
+			t.Fatal(err)
+		}
+		if typ != "mmap" {
+			t.Errorf("dynamic_shared_memory_type = %s, want mmap (in the data directory)", typ)
+		}
+		conn.Close(t.Context())
+		s.Kill(t)
+	})
+	for name := range shmSegments(t) {
+		if !before[name] {
+			t.Errorf("/dev/shm/%s left by the stopped server", name)
+		}
+	}
+}
+
+// shmSegments returns the names of PostgreSQL's segments in /dev/shm.
+func shmSegments(t *testing.T) map[string]bool {
+	t.Helper()
+	entries, err := os.ReadDir("/dev/shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "PostgreSQL.") {
+			names[e.Name()] = true
+		}
+	}
+	return names
 }
