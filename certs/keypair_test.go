@@ -140,16 +140,23 @@ func echo(t *testing.T, c *tls.Conn, line string) {
 	}
 }
 
-func TestKeyPairReloadsChangedFiles(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile := writePair(t, dir, 1)
+// servePair writes pair 1 into dir and serves it from a KeyPair whose
+// time is clock, on the echo server at addr.
+func servePair(t *testing.T, dir string) (kp *KeyPair, clock *fakeClock, addr, certFile, keyFile string) {
+	t.Helper()
+	certFile, keyFile = writePair(t, dir, 1)
 	kp, err := LoadKeyPair(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	clock = &fakeClock{now: time.Unix(1e9, 0)}
 	kp.Now = clock.Now
-	addr := echoServer(t, kp.GetCertificate)
+	return kp, clock, echoServer(t, kp.GetCertificate), certFile, keyFile
+}
+
+func TestKeyPairReloadsChangedFiles(t *testing.T) {
+	dir := t.TempDir()
+	_, clock, addr, _, _ := servePair(t, dir)
 
 	before, serial := dial(t, addr)
 	if serial != 1 {
@@ -171,13 +178,8 @@ func TestKeyPairReloadsChangedFiles(t *testing.T) {
 
 func TestKeyPairReloadOnDemand(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile := writePair(t, dir, 1)
-	kp, err := LoadKeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kp, _, addr, _, _ := servePair(t, dir)
 	kp.CheckInterval = -1 // only Reload reads the files
-	addr := echoServer(t, kp.GetCertificate)
 	writePair(t, dir, 2)
 	if _, serial := dial(t, addr); serial != 1 {
 		t.Fatalf("without Reload a connection got serial %d, want 1", serial)
@@ -212,15 +214,7 @@ func TestKeyPairBadReloadKeepsOld(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			certFile, keyFile := writePair(t, dir, 1)
-			kp, err := LoadKeyPair(certFile, keyFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			clock := &fakeClock{now: time.Unix(1e9, 0)}
-			kp.Now = clock.Now
-			addr := echoServer(t, kp.GetCertificate)
+			kp, clock, addr, certFile, keyFile := servePair(t, t.TempDir())
 			for file, data := range map[string][]byte{certFile: tc.cert, keyFile: tc.key} {
 				if data == nil {
 					os.Remove(file)
@@ -232,7 +226,7 @@ func TestKeyPairBadReloadKeepsOld(t *testing.T) {
 			if _, serial := dial(t, addr); serial != 1 {
 				t.Fatalf("after a bad change a connection got serial %d, want the old 1", serial)
 			}
-			err = kp.Reload()
+			err := kp.Reload()
 			if err == nil || !strings.Contains(err.Error(), tc.wantInErr) {
 				t.Fatalf("Reload = %v, want an error naming %q", err, tc.wantInErr)
 			}
