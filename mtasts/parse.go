@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ownmx/ownmx/internal/extfield"
 )
 
 // Limits of the policy files Parse reads.
@@ -93,7 +95,7 @@ func Parse(r io.Reader) (*Policy, error) {
 		if !ok {
 			return nil, policyError(n, "%q is not a key: value line", line)
 		}
-		if !validKey(key) {
+		if !extfield.ValidName(key) {
 			return nil, policyError(n, "key %q is not 1 to 32 letters, digits, '_', '-' or '.', starting with a letter or digit", key)
 		}
 		value = strings.TrimLeft(value, " \t")
@@ -162,21 +164,6 @@ func policyLine(raw []byte) (string, string) {
 		}
 	}
 	return strings.Trim(string(raw), " \t"), ""
-}
-
-// validKey reports whether key has the syntax of sts-policy-ext-name
-// (RFC 8461 §3.2): a letter or digit, then up to 31 letters, digits, '_',
-// '-' or '.'.
-func validKey(key string) bool {
-	if key == "" || len(key) > 32 || !isLetDig(key[0]) {
-		return false
-	}
-	for i := 1; i < len(key); i++ {
-		if c := key[i]; !isLetDig(c) && c != '_' && c != '-' && c != '.' {
-			return false
-		}
-	}
-	return true
 }
 
 // parseMaxAge returns the duration of a max_age value: 1 to 10 digits

@@ -3,6 +3,8 @@ package mtasts
 import (
 	"fmt"
 	"strings"
+
+	"github.com/ownmx/ownmx/internal/extfield"
 )
 
 // recordVersion is the version field that starts every "_mta-sts" TXT
@@ -50,7 +52,7 @@ func ParseRecord(txt string) (id string, err error) {
 			return "", recordError(txt, "empty field")
 		}
 		name, value, ok := strings.Cut(field, "=")
-		if !ok || !validKey(name) || !validFieldValue(value) {
+		if !ok || !extfield.ValidName(name) || !extfield.ValidValue(value) {
 			return "", recordError(txt, "field %q is not name=value", field)
 		}
 		switch name {
@@ -70,20 +72,6 @@ func ParseRecord(txt string) (id string, err error) {
 		return "", recordError(txt, "no id= field")
 	}
 	return id, nil
-}
-
-// validFieldValue reports whether value is an sts-ext-value (RFC 8461
-// §3.1): printable ASCII other than space, "=" and ";".
-func validFieldValue(value string) bool {
-	if value == "" {
-		return false
-	}
-	for i := 0; i < len(value); i++ {
-		if c := value[i]; c <= ' ' || c >= 0x7f || c == '=' || c == ';' {
-			return false
-		}
-	}
-	return true
 }
 
 // validID reports whether id is an sts-id value (RFC 8461 §3.1): 1 to 32

@@ -5,6 +5,8 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+
+	"github.com/ownmx/ownmx/internal/extfield"
 )
 
 // recordVersion is the field that starts every "_smtp._tls" TXT record
@@ -79,7 +81,7 @@ func ParseRecord(txt string) (*Record, error) {
 			return fail("empty field")
 		}
 		name, value, ok := strings.Cut(field, "=")
-		if !ok || !validExtName(name) {
+		if !ok || !extfield.ValidName(name) {
 			return fail("field %q is not name=value", field)
 		}
 		switch name {
@@ -95,7 +97,7 @@ func ParseRecord(txt string) (*Record, error) {
 			}
 			rec = &Record{RUA: uris}
 		default:
-			if !validExtValue(value) {
+			if !extfield.ValidValue(value) {
 				return fail("field %q has a value with a space, \"=\", \";\" or a byte that is not printable ASCII", field)
 			}
 		}
@@ -152,36 +154,4 @@ func checkRUA(u string) error {
 		return fmt.Errorf("rua URI %q is not a mailto: or https: URI", u)
 	}
 	return nil
-}
-
-// validExtName reports whether name is a tlsrpt-ext-name (RFC 8460 §3):
-// a letter or digit, then up to 31 letters, digits, "_", "-" and ".".
-func validExtName(name string) bool {
-	if name == "" || len(name) > 32 || !isAlnum(name[0]) {
-		return false
-	}
-	for i := 1; i < len(name); i++ {
-		if c := name[i]; !isAlnum(c) && c != '_' && c != '-' && c != '.' {
-			return false
-		}
-	}
-	return true
-}
-
-// validExtValue reports whether value is a tlsrpt-ext-value (RFC 8460 §3):
-// one or more printable ASCII bytes other than space, "=" and ";".
-func validExtValue(value string) bool {
-	if value == "" {
-		return false
-	}
-	for i := 0; i < len(value); i++ {
-		if c := value[i]; c <= ' ' || c >= 0x7f || c == '=' || c == ';' {
-			return false
-		}
-	}
-	return true
-}
-
-func isAlnum(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
