@@ -203,7 +203,8 @@ func startDiscard(b *testing.B) string {
 	return smtptest.Start(b, discardServer())
 }
 
-// discardServer is the server of startDiscard.
+// discardServer is the server of startDiscard, and of tests that need
+// one that takes every message to example.com.
 func discardServer() *smtpd.Server {
 	return &smtpd.Server{
 		Hostname: "mx.example.com",

@@ -85,16 +85,8 @@ func TestObserverCloseReasons(t *testing.T) {
 		covered = append(covered, tc.reason)
 		t.Run(string(tc.reason), func(t *testing.T) {
 			o, obs := newObserved()
-			srv := &smtpd.Server{
-				Hostname: "mx.example.com",
-				Logger:   slog.New(slog.DiscardHandler),
-				Rcpt:     smtpd.AcceptDomains("example.com"),
-				Data: smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
-					_, err := io.Copy(io.Discard, r)
-					return err
-				}),
-				Observer: obs,
-			}
+			srv := discardServer()
+			srv.Observer = obs
 			if tc.setup != nil {
 				tc.setup(srv)
 			}

@@ -1,10 +1,7 @@
 package smtpd_test
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -60,16 +57,8 @@ func newObserved() (*observed, *smtpd.Observer) {
 // of each connection opened and closed and of each reply by command.
 func TestObserverSeesSessions(t *testing.T) {
 	o, obs := newObserved()
-	srv := &smtpd.Server{
-		Hostname: "mx.example.com",
-		Logger:   slog.New(slog.DiscardHandler),
-		Rcpt:     smtpd.AcceptDomains("example.com"),
-		Data: smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
-			_, err := io.Copy(io.Discard, r)
-			return err
-		}),
-		Observer: obs,
-	}
+	srv := discardServer()
+	srv.Observer = obs
 	addr := smtptest.Start(t, srv)
 	for i := range 3 {
 		if err := smtptest.Send(addr, "a@sender.example", []string{"b@example.com"}, fmt.Sprintf("Subject: %d\r\n\r\nhi\r\n", i)); err != nil {

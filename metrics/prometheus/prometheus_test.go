@@ -1,10 +1,7 @@
 package prometheus_test
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"testing"
@@ -32,17 +29,7 @@ func TestScrapeAfterSessions(t *testing.T) {
 	obs := m.Observer()
 	inner := obs.ConnClosed
 	obs.ConnClosed = func(d time.Duration, r smtpd.CloseReason) { inner(d, r); closed <- struct{}{} }
-	srv := &smtpd.Server{
-		Hostname: "mx.example.com",
-		Logger:   slog.New(slog.DiscardHandler),
-		Rcpt:     smtpd.AcceptDomains("example.com"),
-		Data: smtpd.DataFunc(func(ctx context.Context, env *smtpd.Envelope, r io.Reader) error {
-			_, err := io.Copy(io.Discard, r)
-			return err
-		}),
-		Observer: obs,
-	}
-	addr := smtptest.Start(t, srv)
+	addr := smtptest.Start(t, discardServer(obs))
 	for i := range 3 {
 		if err := smtptest.Send(addr, "a@sender.example", []string{"b@example.com"}, fmt.Sprintf("Subject: %d\r\n\r\nhi\r\n", i)); err != nil {
 			t.Fatalf("send %d: %v", i, err)
